@@ -1,0 +1,74 @@
+"""Activation functions and their derivatives, written from the course's equations.
+
+    sigmoid(z)    = 1 / (1 + e^-z)           sigmoid'(z)    = sigmoid(z) (1 - sigmoid(z))
+    tanh(z)       = (e^z - e^-z)/(e^z + e^-z) tanh'(z)      = 1 / cosh^2(z) = 1 - tanh^2(z)
+    relu(z)       = max(0, z)                 relu'(z)       = 1 if z > 0 else 0
+    leaky_relu(z) = z if z > 0 else a z       leaky_relu'(z) = 1 if z > 0 else a   (a = 0.01)
+
+The derivatives are what backpropagation multiplies layer after layer: sigmoid' is at most 0.25, so a
+product of many of them vanishes; relu' is 1 on the active side, so it does not. Each pair is tested
+against torch.autograd.
+
+Shape legend: every function is elementwise, any shape in, the same shape out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from neuralab.errors import ConfigError
+
+LEAKY_SLOPE = 0.01
+
+
+def sigmoid(z: torch.Tensor) -> torch.Tensor:
+    return 1.0 / (1.0 + torch.exp(-z))
+
+
+def sigmoid_grad(z: torch.Tensor) -> torch.Tensor:
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def tanh(z: torch.Tensor) -> torch.Tensor:
+    return torch.tanh(z)
+
+
+def tanh_grad(z: torch.Tensor) -> torch.Tensor:
+    return 1.0 / torch.cosh(z) ** 2
+
+
+def relu(z: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(z, min=0.0)
+
+
+def relu_grad(z: torch.Tensor) -> torch.Tensor:
+    return (z > 0).to(z.dtype)
+
+
+def leaky_relu(z: torch.Tensor, slope: float = LEAKY_SLOPE) -> torch.Tensor:
+    return torch.where(z > 0, z, slope * z)
+
+
+def leaky_relu_grad(z: torch.Tensor, slope: float = LEAKY_SLOPE) -> torch.Tensor:
+    return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, slope))
+
+
+# name -> (function, derivative, torch module used in models)
+ACTIVATIONS: dict[str, tuple[Callable, Callable, Callable[[], nn.Module]]] = {
+    "sigmoid": (sigmoid, sigmoid_grad, nn.Sigmoid),
+    "tanh": (tanh, tanh_grad, nn.Tanh),
+    "relu": (relu, relu_grad, nn.ReLU),
+    "leaky_relu": (leaky_relu, leaky_relu_grad, lambda: nn.LeakyReLU(LEAKY_SLOPE)),
+    "identity": (lambda z: z, torch.ones_like, nn.Identity),
+}
+
+
+def activation_module(name: str) -> nn.Module:
+    """The torch module for an activation name (`sigmoid|tanh|relu|leaky_relu|identity`)."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name][2]()
