@@ -54,6 +54,7 @@ class Report:
     metrics: dict[str, Any] = field(default_factory=dict)
     blocks: list[_Block] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    console: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.run_dir = Path(self.run_dir)
@@ -84,6 +85,10 @@ class Report:
         self.blocks.append(_Block("figure", (path, caption)))
         return path
 
+    def say(self, line: str) -> None:
+        """A one-line result the CLI prints after the run (also kept in the report's summary)."""
+        self.console.append(line)
+
     def add_metrics(self, **values: Any) -> None:
         self.metrics.update(values)
 
@@ -110,6 +115,7 @@ class Report:
     def finish(self) -> Path:
         """Write metrics.json, report.md and report.html, then mark the run done. Returns report.html."""
         atomic_write_json(self.run_dir / "metrics.json", self.metrics)
+        atomic_write_json(self.run_dir / "summary.json", self.console)
         atomic_write_text(self.run_dir / "report.md", self.to_markdown())
         out = self.run_dir / "report.html"
         atomic_write_text(out, self.to_html())
@@ -136,6 +142,8 @@ class Report:
 
     def to_markdown(self) -> str:
         lines = [f"# {self.title}", ""]
+        if self.console:
+            lines += ["## Summary", ""] + [f"- {line}" for line in self.console] + [""]
         for b in self.blocks:
             if b.kind == "heading":
                 level, text = b.data
@@ -163,6 +171,9 @@ class Report:
         e = html.escape
         parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(self.title)}</title>",
                  f"<style>{CSS}</style></head><body><h1>{e(self.title)}</h1>"]
+        if self.console:
+            parts.append("<div class='summary'><h2>Summary</h2><ul>"
+                         + "".join(f"<li>{e(line)}</li>" for line in self.console) + "</ul></div>")
         for b in self.blocks:
             if b.kind == "heading":
                 level, text = b.data

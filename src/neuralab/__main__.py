@@ -1,0 +1,3 @@
+from neuralab.cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""The `neuralab` command line: list, run, demo, summary.
+
+A user error (bad option, missing file, bad data) prints one line `error: ...` on stderr and exits 2;
+nothing else is printed, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from neuralab import __version__
+from neuralab.errors import NeuralabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="neuralab: the neural networks of a deep-learning course, verified and put to work.")
+
+
+def _user_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NeuralabError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"neuralab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    pass
+
+
+@app.command("list")
+@_user_errors
+def list_cmd() -> None:
+    """List the registered models and the course systems (tasks)."""
+    from neuralab.models.registry import list_models
+    from neuralab.tasks.base import list_tasks
+
+    typer.echo("Tasks (neuralab run TASK):")
+    tasks = list_tasks()
+    width = max(len(n) for n in tasks)
+    for name, entry in tasks.items():
+        typer.echo(f"  {name:<{width}}  {entry.description}  [default data: {entry.default_data}]")
+    typer.echo("\nModels (neuralab summary MODEL):")
+    models = list_models()
+    width = max(len(n) for n in models)
+    for name, desc in models.items():
+        typer.echo(f"  {name:<{width}}  {desc}")
+
+
+@app.command()
+@_user_errors
+def run(
+    task: Annotated[str, typer.Argument(help="Task name (see `neuralab list`).")],
+    data: Annotated[Path | None, typer.Option(help="Your data file or folder instead of the embedded default.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (default: the task's own).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Smoke run: small sizes, few epochs.")] = False,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda|mps")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed of the run.")] = 0,
+    out: Annotated[Path, typer.Option(help="Runs root; the run goes to OUT/TASK/TIMESTAMP/.")] = Path("runs"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished run of TASK.")] = False,
+) -> None:
+    """Run one course system and write its report to OUT/TASK/TIMESTAMP/."""
+    from neuralab.tasks.base import TaskOptions, run_task, task_entry
+
+    task_entry(task)  # unknown task: fail before anything else
+    if data is not None and not data.exists():
+        raise NeuralabError(f"--data path {str(data)!r} does not exist")
+    t0 = time.perf_counter()
+    result = run_task(task, TaskOptions(data=data, epochs=epochs, quick=quick, device=device, seed=seed,
+                                        out=out, resume=resume))
+    _print_result(result, time.perf_counter() - t0)
+
+
+def _print_result(result: Any, seconds: float) -> None:
+    from neuralab.report import Report  # noqa: F401  (report lines come from the run)
+
+    lines = _summary_lines(result.run_dir)
+    for line in lines:
+        typer.echo(f"  {line}")
+    typer.echo(f"{result.task}: done in {seconds:.1f} s -> {result.report_html}")
+
+
+def _summary_lines(run_dir: Path) -> list[str]:
+    path = Path(run_dir) / "summary.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+
+
+@app.command()
+@_user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo's runs and index.html go.")] = Path("runs/demo"),
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda|mps")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Run every task in quick mode on embedded data and collect the reports in OUT/index.html."""
+    from neuralab.tasks.base import TaskOptions, list_tasks, run_task
+    from neuralab.utils import resolve_device
+
+    resolve_device(device)
+    tasks = list_tasks()
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    t_all = time.perf_counter()
+    for i, (name, entry) in enumerate(tasks.items(), 1):
+        run_dir = out / name
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        typer.echo(f"[{i}/{len(tasks)}] {name}: {entry.description}")
+        t0 = time.perf_counter()
+        try:
+            result = run_task(name, TaskOptions(quick=True, device=device, seed=seed, run_dir=run_dir))
+            rows.append({"name": name, "title": entry.title, "status": "done",
+                         "seconds": time.perf_counter() - t0, "lines": _summary_lines(run_dir)})
+            for line in rows[-1]["lines"]:
+                typer.echo(f"      {line}")
+            typer.echo(f"      done in {rows[-1]['seconds']:.1f} s -> {result.report_html}")
+        except NeuralabError as exc:
+            rows.append({"name": name, "title": entry.title, "status": "failed", "error": str(exc),
+                         "seconds": time.perf_counter() - t0, "lines": []})
+            typer.echo(f"      FAILED: {exc}", err=True)
+    index = _write_index(out, rows, time.perf_counter() - t_all)
+    typer.echo(f"demo: {sum(r['status'] == 'done' for r in rows)}/{len(rows)} tasks done in "
+               f"{time.perf_counter() - t_all:.1f} s -> {index}")
+    if any(r["status"] != "done" for r in rows):
+        raise typer.Exit(1)
+
+
+def _write_index(out: Path, rows: list[dict[str, Any]], seconds: float) -> Path:
+    from neuralab.report import CSS
+    from neuralab.utils import atomic_write_text
+
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>neuralab demo</title><style>{CSS}"
+             ".thumbs img{max-width:32%;margin:.2rem;border:1px solid #ddd}</style></head><body>",
+             f"<h1>neuralab {e(__version__)}: demo</h1>",
+             f"<p>Every course system in quick mode on embedded data, {len(rows)} tasks in {seconds:.1f} s. "
+             "Each title links to the full report.</p>"]
+    for r in rows:
+        link = f"{r['name']}/report.html"
+        parts.append(f"<h2><a href='{e(link)}'>{e(r['title'])}</a> <small>({e(r['name'])}, "
+                     f"{r['status']}, {r['seconds']:.1f} s)</small></h2>")
+        if r["status"] != "done":
+            parts.append(f"<p><b>failed:</b> {e(r.get('error', ''))}</p>")
+            continue
+        if r["lines"]:
+            parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in r["lines"]) + "</ul>")
+        plots = sorted((out / r["name"] / "plots").glob("*.png"))
+        parts.append("<div class='thumbs'>" + "".join(
+            f"<a href='{e(r['name'])}/plots/{e(p.name)}'><img alt='{e(p.stem)}' src='{e(r['name'])}/plots/{e(p.name)}'>"
+            "</a>" for p in plots) + "</div>")
+    parts.append("</body></html>")
+    path = out / "index.html"
+    atomic_write_text(path, "\n".join(parts))
+    return path
+
+
+@app.command()
+@_user_errors
+def summary(
+    model: Annotated[str, typer.Argument(help="A registered model name, or a saved model directory.")],
+    config: Annotated[str | None, typer.Option(help="Config overrides as JSON, e.g. '{\"hidden\": [64, 64]}'.")]
+    = None,
+    batch_size: Annotated[int, typer.Option(help="Batch size of the example input.")] = 1,
+) -> None:
+    """Print a layer table of MODEL: output shapes and parameter counts."""
+    import torchinfo
+
+    from neuralab.models.registry import example_input, get_model
+    from neuralab.train.checkpoint import load_model
+
+    overrides: dict[str, Any] = {}
+    if config:
+        try:
+            overrides = json.loads(config)
+        except json.JSONDecodeError as exc:
+            raise NeuralabError(f"--config is not valid JSON ({exc.msg} at column {exc.colno}): {config}") from None
+        if not isinstance(overrides, dict):
+            raise NeuralabError(f"--config must be a JSON object, got {config}")
+    if Path(model).is_dir():
+        if overrides:
+            raise NeuralabError("--config applies to a model name, not to a saved model directory")
+        net = load_model(model)
+    else:
+        net = get_model(model, **overrides)
+    x = example_input(net, batch_size)
+    stats = torchinfo.summary(net, input_data=[x] if not isinstance(x, tuple) else list(x), verbose=0,
+                              col_names=("output_size", "num_params"), depth=4, device="cpu")
+    typer.echo(f"{net.model_name}: {net.config}")
+    typer.echo(str(stats))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except BrokenPipeError:  # `neuralab list | head`
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
