@@ -156,9 +156,9 @@ class Report:
                 headers, rows, caption = b.data
                 if caption:
                     lines += [f"*{caption}*", ""]
-                lines.append("| " + " | ".join(headers) + " |")
+                lines.append("| " + " | ".join(_md_cell(h) for h in headers) + " |")
                 lines.append("|" + "---|" * len(headers))
-                lines += ["| " + " | ".join(r) + " |" for r in rows]
+                lines += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in rows]
                 lines.append("")
             elif b.kind == "figure":
                 path, caption = b.data
@@ -211,6 +211,11 @@ def _inline_code(text: str) -> str:
             inside = not inside
         out.append(f"<code>{piece}</code>" if inside else piece)
     return "".join(out)
+
+
+def _md_cell(text: str) -> str:
+    # A "|" would end the cell and a newline the row: escape the one, flatten the other.
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _fmt(value: Any) -> str:

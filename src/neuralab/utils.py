@@ -21,6 +21,14 @@ from neuralab.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# mkstemp/mkdtemp create owner-only files (0600/0700); atomically written files should get the permissions an
+# ordinary open() would give them (0666/0777 minus the umask). Read the umask once: os.umask can only be read
+# by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and every GPU) from one integer.
@@ -52,11 +60,14 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    base = name.split(":", 1)[0]
-    if base not in DEVICES:
+    base, _, index = name.partition(":")
+    if base not in DEVICES or (index and not index.isdigit()):
         raise ConfigError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)} (or cuda:N)")
     if base == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but CUDA is not available on this machine; use --device cpu")
+    if base == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                          f"device(s) (cuda:0..cuda:{torch.cuda.device_count() - 1})")
     if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError(f"device {device!r} requested but MPS is not available on this machine; use --device cpu")
     return torch.device(name)
@@ -74,6 +85,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, FILE_MODE)
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             fh.flush()

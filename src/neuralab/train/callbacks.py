@@ -90,7 +90,7 @@ class EarlyStopping:
                 self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:
                 self.stopped_epoch = epoch
                 trainer.stop_training = True
 
@@ -162,6 +162,8 @@ class LRScheduler:
         self.interval = interval
         self.monitor = monitor
         self._plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        if self._plateau and interval != "epoch":
+            raise ConfigError("ReduceLROnPlateau needs a monitored value once per epoch: use interval='epoch'")
 
     def on_batch_end(self, trainer, step: int, logs: dict[str, Any]) -> None:
         if self.interval == "step" and not self._plateau:

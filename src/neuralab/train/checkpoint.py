@@ -28,7 +28,7 @@ from torch import nn
 from neuralab import __version__
 from neuralab.errors import DataError
 from neuralab.models.registry import get_model, make_config, model_entry
-from neuralab.utils import atomic_path
+from neuralab.utils import DIR_MODE, atomic_path
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -52,6 +52,7 @@ def save_model(model: nn.Module, directory: str | os.PathLike[str], extra: dict[
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
+        os.chmod(tmp, DIR_MODE)  # mkdtemp makes it 0700; the model dir should be as readable as any other
         # safetensors refuses shared or non-contiguous storage: save contiguous CPU copies.
         state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"model": name})
@@ -100,7 +101,10 @@ def load_model(directory: str | os.PathLike[str], device: str | torch.device = "
     cfg = make_config(entry.config_cls, meta["config"])
     model = get_model(meta["model"], cfg)
     state = load_file(str(Path(directory) / WEIGHTS_FILE))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes in the weights file disagree with config.json
+        raise DataError(f"{directory}: weights do not match the config: {exc}") from exc
     if missing or unexpected:
         raise DataError(f"{directory}: weights do not match the config (missing {missing}, unexpected {unexpected})")
     model.extra = meta.get("extra", {})

@@ -105,6 +105,8 @@ class Trainer:
         checkpoint_every: write the resumable checkpoint every this many epochs (and at the end).
         seed: base seed for per-epoch shuffling (default: torch's initial seed).
         progress: show a tqdm bar (default: only when stderr is a terminal).
+        channels_last: keep the model and 4-D image batches in channels-last memory format (faster
+            convolutions on CPUs with oneDNN and on tensor-core GPUs).
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
@@ -113,7 +115,8 @@ class Trainer:
                  clip_value: float | None = None, metrics: dict[str, MetricFn] | None = None,
                  callbacks: Iterable[Any] = (), scheduler: Any = None, scheduler_interval: str = "epoch",
                  device: str | torch.device = "auto", amp: bool = True, out_dir: str | Path | None = None,
-                 checkpoint_every: int = 1, seed: int | None = None, progress: bool | None = None) -> None:
+                 checkpoint_every: int = 1, seed: int | None = None, progress: bool | None = None,
+                 channels_last: bool = False) -> None:
         if l1 < 0 or l2 < 0:
             raise ConfigError(f"penalty strengths must be >= 0, got l1={l1}, l2={l2}")
         if clip_norm is not None and clip_norm <= 0:
@@ -123,6 +126,9 @@ class Trainer:
         if checkpoint_every < 1:
             raise ConfigError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
         self.device = resolve_device(device)
+        self.channels_last = channels_last
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
         self.optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -169,6 +175,8 @@ class Trainer:
 
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):
+            if self.channels_last and batch.ndim == 4 and batch.is_floating_point():
+                return batch.to(self.device, non_blocking=True, memory_format=torch.channels_last)
             return batch.to(self.device, non_blocking=True)
         if isinstance(batch, list | tuple):
             return type(batch)(self._to_device(b) for b in batch)
@@ -197,14 +205,26 @@ class Trainer:
             set_epoch(epoch)
 
     # ----------------------------------------------------------------------------------- checkpointing
+    def _stateful_callbacks(self) -> list[tuple[str, Any]]:
+        # Keyed by class name and rank among stateful callbacks of that class ("EarlyStopping",
+        # "ModelCheckpoint#1"), not by list position, so a stateless callback added or removed on resume
+        # (a logger, a profiler) does not shift the keys and silently drop the scheduler's state.
+        out: list[tuple[str, Any]] = []
+        seen: dict[str, int] = {}
+        for cb in self.callbacks:
+            if hasattr(cb, "state_dict"):
+                name = type(cb).__name__
+                n = seen[name] = seen.get(name, -1) + 1
+                out.append((name if n == 0 else f"{name}#{n}", cb))
+        return out
+
     def state_dict(self, finished: bool = False) -> dict[str, Any]:
         cfg = getattr(self.model, "config", None)
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "callbacks": {f"{i}:{type(cb).__name__}": cb.state_dict()
-                          for i, cb in enumerate(self.callbacks) if hasattr(cb, "state_dict")},
+            "callbacks": {key: cb.state_dict() for key, cb in self._stateful_callbacks()},
             "epoch": self.epoch,
             "step": self.step,
             "history": self.history.records,
@@ -219,8 +239,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         saved = state.get("callbacks", {})
-        for i, cb in enumerate(self.callbacks):
-            key = f"{i}:{type(cb).__name__}"
+        for key, cb in self._stateful_callbacks():
             if hasattr(cb, "load_state_dict") and key in saved:
                 cb.load_state_dict(saved[key])
         self.epoch = int(state["epoch"])
@@ -244,7 +263,9 @@ class Trainer:
         if epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         if resume and self.checkpoint_path is not None and self.checkpoint_path.exists():
-            state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+            # Load on the CPU: RNG states must stay CPU tensors (torch.set_rng_state, numpy), and
+            # load_state_dict moves weights and optimizer state to the parameters' device anyway.
+            state = load_checkpoint(self.checkpoint_path, map_location="cpu")
             self.load_state_dict(state)
             if state.get("finished"):
                 return self.history
@@ -259,10 +280,11 @@ class Trainer:
             epoch = self.epoch
             t0 = time.perf_counter()
             self._call("on_epoch_start", epoch)
+            lr = float(self.optimizer.param_groups[0]["lr"])  # the rate this epoch starts with
             logs = {"epoch": epoch + 1, **self._train_epoch(train_data, epoch)}
             if val_data is not None:
                 logs.update(self.evaluate(val_data, prefix="val_"))
-            logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+            logs["lr"] = lr
             logs["seconds"] = time.perf_counter() - t0
             self.history.append(logs)
             self._call("on_epoch_end", epoch, logs)
