@@ -25,7 +25,10 @@ LEAKY_SLOPE = 0.01
 
 
 def sigmoid(z: torch.Tensor) -> torch.Tensor:
-    return 1.0 / (1.0 + torch.exp(-z))
+    # 1 / (1 + e^-z), for z < 0 multiplied through by e^z: e^z / (e^z + 1), the same value; either way only
+    # e^-|z| <= 1 is computed, so neither the function nor its autograd overflows for large |z|.
+    e = torch.exp(-torch.where(z >= 0, z, -z))  # e^-|z|, in (0, 1]
+    return torch.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def sigmoid_grad(z: torch.Tensor) -> torch.Tensor:
@@ -34,7 +37,12 @@ def sigmoid_grad(z: torch.Tensor) -> torch.Tensor:
 
 
 def tanh(z: torch.Tensor) -> torch.Tensor:
-    return torch.tanh(z)
+    # (e^z - e^-z) / (e^z + e^-z), divided through by e^|z|: (1 - e^-2|z|) / (1 + e^-2|z|) with the sign of z,
+    # so no exponential overflows for large |z|; expm1 keeps the digits 1 - e^-2|z| would lose near z = 0.
+    a = torch.where(z >= 0, z, -z)  # |z|, written so autograd sees slope 1 (not torch.abs's 0) at z = 0
+    m = torch.expm1(-2.0 * a)  # e^-2|z| - 1, in (-1, 0]
+    t = -m / (2.0 + m)
+    return torch.where(z >= 0, t, -t)
 
 
 def tanh_grad(z: torch.Tensor) -> torch.Tensor:
