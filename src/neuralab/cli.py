@@ -215,6 +215,28 @@ def summary(
     typer.echo(str(stats))
 
 
+@app.command()
+@_user_errors
+def bench(
+    model: Annotated[str, typer.Argument(help="A registered model name (see `neuralab list`).")],
+    samples: Annotated[int, typer.Option(help="Synthetic training samples timed after the warm-up.")] = 4096,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda|mps")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last",
+                                                       help="Memory format for images (default: on).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the reference batch size.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Time training throughput (samples/s) of MODEL on the Keras reference's sizes."""
+    from neuralab.bench import benchmark
+
+    r = benchmark(model, samples=samples, device=device, channels_last=channels_last, batch_size=batch_size)
+    if as_json:
+        typer.echo(json.dumps(r.as_dict()))
+    else:
+        typer.echo(f"{r.model}: {r.samples_per_s:,.0f} samples/s ({r.samples} samples, batch {r.batch_size}, "
+                   f"{r.seconds:.2f} s, {r.device}, {r.threads} threads, channels_last={r.channels_last})")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -1,0 +1,98 @@
+"""`neuralab bench`: training throughput of a registered model, on the sizes of the Keras speed reference.
+
+The course's Keras models (`../shared/anchors/keras_reference.py`) are timed by `model.fit` over N synthetic
+samples after a warm-up; `benchmark()` does the same for the registry model of the same name through the
+Trainer (the path users train with), so the two numbers compare like for like:
+
+    warm-up: one short fit on 4 batches; then: one epoch over `samples` samples, timed -> samples/s
+
+Models without a reference spec are timed on their config's `example_input` shape with an MSE target.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from neuralab.errors import ConfigError
+from neuralab.models.registry import get_model, model_entry
+from neuralab.train.trainer import Trainer, make_loader
+from neuralab.utils import resolve_device, seed_everything
+
+# Model name -> the sizes of keras_reference.py's SPECS (kept identical; a test checks them against it).
+SPECS: dict[str, dict[str, Any]] = {
+    "gesture-cnn": {"config": {"in_channels": 1, "image_size": 28, "num_classes": 24},
+                    "input": (1, 28, 28), "classes": 24, "batch_size": 64},
+    "lenet5": {"config": {"in_channels": 1, "image_size": 28, "num_classes": 10},
+               "input": (1, 28, 28), "classes": 10, "batch_size": 64},
+}
+
+
+@dataclass
+class BenchResult:
+    model: str
+    samples: int
+    batch_size: int
+    seconds: float
+    samples_per_s: float
+    device: str
+    channels_last: bool
+    threads: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "backend": "neuralab-torch", "samples": self.samples,
+                "batch_size": self.batch_size, "seconds": round(self.seconds, 3),
+                "samples_per_s": round(self.samples_per_s, 1), "device": self.device,
+                "channels_last": self.channels_last, "threads": self.threads}
+
+
+def _synthetic(name: str, model: torch.nn.Module, n: int, gen: torch.Generator
+               ) -> tuple[torch.Tensor, torch.Tensor, Any, int]:
+    if name in SPECS:
+        s = SPECS[name]
+        x = torch.rand(n, *s["input"], generator=gen)  # (N, C, H, W) like keras' rng.random
+        y = torch.randint(0, s["classes"], (n,), generator=gen)
+        return x, y, F.cross_entropy, s["batch_size"]
+    cfg = model.config
+    x1 = cfg.example_input(1)
+    if not isinstance(x1, torch.Tensor):
+        raise ConfigError(f"bench: model {name!r} takes several inputs; it has no benchmark spec")
+    with torch.no_grad():
+        out1 = model.eval()(x1)
+    x = torch.rand(n, *x1.shape[1:], generator=gen) if x1.is_floating_point() else \
+        torch.randint(0, int(x1.max()) + 1, (n, *x1.shape[1:]), generator=gen)
+    y = torch.randn(n, *out1.shape[1:], generator=gen)
+    return x, y, F.mse_loss, 32
+
+
+def benchmark(name: str, samples: int = 4096, device: str = "auto", channels_last: bool | None = None,
+              batch_size: int | None = None) -> BenchResult:
+    """Time one training epoch of `name` over `samples` synthetic samples (after a warm-up)."""
+    model_entry(name)
+    if samples < 1:
+        raise ConfigError(f"--samples must be >= 1, got {samples}")
+    dev = resolve_device(device)
+    seed_everything(0)
+    cfg = SPECS.get(name, {}).get("config", {})
+    model = get_model(name, **cfg)
+    gen = torch.Generator().manual_seed(0)
+    x, y, loss_fn, bs = _synthetic(name, model, samples, gen)
+    bs = batch_size or bs
+    if channels_last is None:
+        channels_last = x.ndim == 4
+    trainer = Trainer(model, loss_fn, lr=1e-3, device=dev, progress=False, channels_last=channels_last)
+    trainer.fit(make_loader(x[: 4 * bs], y[: 4 * bs], batch_size=bs, shuffle=True), epochs=1)  # warm-up
+    loader = make_loader(x, y, batch_size=bs, shuffle=True)
+    trainer.epoch = 0  # run the timed epoch as a fresh one-epoch fit
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    trainer.fit(loader, epochs=1)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    return BenchResult(name, samples, bs, dt, samples / dt, str(dev), bool(channels_last), torch.get_num_threads())
