@@ -11,6 +11,7 @@ Models without a reference spec are timed on their config's `example_input` shap
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,9 @@ from neuralab.train.trainer import Trainer, make_loader
 from neuralab.utils import resolve_device, seed_everything
 
 # Model name -> the sizes of keras_reference.py's SPECS (kept identical; a test checks them against it).
+# An image spec gives "input" (C, H, W) and "classes" (cross-entropy on random labels); any other spec gives
+# "data": "module:function", a function (n: int, gen: torch.Generator) -> (x, y, loss_fn) that builds the
+# reference's synthetic inputs and loss for that model (see keras_reference.inputs).
 SPECS: dict[str, dict[str, Any]] = {
     "gesture-cnn": {"config": {"in_channels": 1, "image_size": 28, "num_classes": 24},
                     "input": (1, 28, 28), "classes": 24, "batch_size": 64},
@@ -52,6 +56,10 @@ class BenchResult:
 
 def _synthetic(name: str, model: torch.nn.Module, n: int, gen: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, Any, int]:
+    if name in SPECS and "data" in SPECS[name]:
+        module_name, fn_name = SPECS[name]["data"].split(":")
+        x, y, loss_fn = getattr(importlib.import_module(module_name), fn_name)(n, gen)
+        return x, y, loss_fn, SPECS[name]["batch_size"]
     if name in SPECS:
         s = SPECS[name]
         x = torch.rand(n, *s["input"], generator=gen)  # (N, C, H, W) like keras' rng.random

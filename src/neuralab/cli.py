@@ -237,6 +237,28 @@ def bench(
                    f"{r.seconds:.2f} s, {r.device}, {r.threads} threads, channels_last={r.channels_last})")
 
 
+@app.command()
+@_user_errors
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model directory written by a task (config.json + weights).")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, or texts, depending on the model.")],
+    top: Annotated[int, typer.Option(help="How many class probabilities to print per input.")] = 3,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda|mps")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per input.")] = False,
+) -> None:
+    """Classify new inputs with a saved model: the label and the class probabilities."""
+    from neuralab.predict import predict as run_predict
+
+    if top < 1:
+        raise NeuralabError(f"--top must be at least 1, got {top}")
+    for p in run_predict(model_dir, inputs, device=device):
+        if as_json:
+            typer.echo(json.dumps(p.as_dict()))
+        else:
+            others = ", ".join(f"{label} {prob:.3f}" for label, prob in p.top(top))
+            typer.echo(f"{p.input}: {p.label} ({p.probability:.3f})  [{others}]")
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
