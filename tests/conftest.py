@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,3 +50,12 @@ def tiny_classification() -> Callable[..., Split]:
         return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
 
     return make
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared real-data folder ($NEURALAB_DATA or ../shared/data beside the repository); skips when absent."""
+    root = Path(os.environ.get("NEURALAB_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    if not root.is_dir():
+        pytest.skip(f"shared data not found at {root} (set NEURALAB_DATA)")
+    return root
