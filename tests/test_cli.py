@@ -85,3 +85,16 @@ def test_console_script_entry_point_runs():
     assert p.returncode == 2
     assert p.stderr.strip().startswith("error: unknown task")
     assert "Traceback" not in p.stderr
+
+
+def test_run_refuses_an_option_the_task_does_not_take(tmp_path):
+    r = CliRunner().invoke(app, ["run", "backprop", "--out", str(tmp_path), "--arch", "resnet"])
+    assert r.exit_code == 2
+    assert "does not take option(s) arch" in r.output
+    assert not any(tmp_path.iterdir())  # refused before a run directory was made
+
+
+def test_run_set_needs_key_value(tmp_path):
+    r = CliRunner().invoke(app, ["run", "backprop", "--out", str(tmp_path), "--set", "oops"])
+    assert r.exit_code == 2
+    assert "--set expects KEY=VALUE" in r.output

@@ -63,6 +63,8 @@ def list_cmd() -> None:
     width = max(len(n) for n in tasks)
     for name, entry in tasks.items():
         typer.echo(f"  {name:<{width}}  {entry.description}  [default data: {entry.default_data}]")
+        for key, help_text in entry.options.items():
+            typer.echo(f"  {'':<{width}}    --set {key}=...  {help_text}")
     typer.echo("\nModels (neuralab summary MODEL):")
     models = list_models()
     width = max(len(n) for n in models)
@@ -81,6 +83,12 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed of the run.")] = 0,
     out: Annotated[Path, typer.Option(help="Runs root; the run goes to OUT/TASK/TIMESTAMP/.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue the latest unfinished run of TASK.")] = False,
+    arch: Annotated[str | None, typer.Option(help="Model architecture, for tasks that offer a choice.")] = None,
+    augment: Annotated[str | None, typer.Option(
+        help="Training-batch augmentation, e.g. rotate=15,flip=h,noise=0.05 (image tasks).")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Resize images to this side (image tasks).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="A task option KEY=VALUE (repeatable); "
+                                                   "`neuralab list` shows each task's options.")] = None,
 ) -> None:
     """Run one course system and write its report to OUT/TASK/TIMESTAMP/."""
     from neuralab.tasks.base import TaskOptions, run_task, task_entry
@@ -88,9 +96,18 @@ def run(
     task_entry(task)  # unknown task: fail before anything else
     if data is not None and not data.exists():
         raise NeuralabError(f"--data path {str(data)!r} does not exist")
+    extra: dict[str, str] = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise NeuralabError(f"--set expects KEY=VALUE, got {item!r}")
+        extra[key.strip().replace("-", "_")] = value.strip()
+    for key, value in (("arch", arch), ("augment", augment), ("image_size", image_size)):
+        if value is not None:
+            extra[key] = str(value)
     t0 = time.perf_counter()
     result = run_task(task, TaskOptions(data=data, epochs=epochs, quick=quick, device=device, seed=seed,
-                                        out=out, resume=resume))
+                                        out=out, resume=resume, extra=extra))
     _print_result(result, time.perf_counter() - t0)
 
 

@@ -36,6 +36,8 @@ class TaskOptions:
         out: the runs root; the run goes to `<out>/<task>/<timestamp>/` unless `run_dir` is given.
         resume: continue the latest unfinished run of this task under `<out>/<task>/` (or `run_dir`).
         run_dir: an explicit run directory (used by `neuralab demo`).
+        extra: the task's own options (`--set KEY=VALUE`, `--arch`, `--augment`, ...), as strings; a task
+            declares the keys it takes in `register_task(options=...)` and reads them with `ctx.option`.
     """
 
     data: Path | None = None
@@ -57,18 +59,24 @@ class TaskEntry:
     description: str
     default_data: str
     title: str
+    options: dict[str, str] = field(default_factory=dict)
 
 
 _TASKS: dict[str, TaskEntry] = {}
 
 
-def register_task(name: str, description: str, default_data: str, title: str = ""):
-    """Decorator registering a task function under `name` (duplicate names are an error)."""
+def register_task(name: str, description: str, default_data: str, title: str = "",
+                  options: dict[str, str] | None = None):
+    """Decorator registering a task function under `name` (duplicate names are an error).
+
+    `options` maps each task-specific option key (given as `--set KEY=VALUE` or a CLI shorthand such as
+    `--arch`) to a one-line help text; any other key is refused before the task starts.
+    """
 
     def deco(fn: Callable[[TaskContext], None]) -> Callable[[TaskContext], None]:
         if name in _TASKS:
             raise ValueError(f"task name {name!r} is already registered")
-        _TASKS[name] = TaskEntry(name, fn, description, default_data, title or name)
+        _TASKS[name] = TaskEntry(name, fn, description, default_data, title or name, dict(options or {}))
         return fn
 
     return deco
@@ -106,6 +114,23 @@ class TaskContext:
         if self.opts.epochs is not None:
             return self.opts.epochs
         return quick if self.opts.quick else full
+
+    def option(self, key: str, default: Any = None, type: Callable[[str], Any] = str) -> Any:  # noqa: A002
+        """The task option `key` (from `--set key=value` or a CLI shorthand) converted by `type`, or `default`.
+
+        Raises:
+            ConfigError: the value does not convert (names the option, the value and the expected type).
+        """
+        raw = self.opts.extra.get(key)
+        if raw is None:
+            return default
+        if not isinstance(raw, str):
+            return raw
+        try:
+            return type(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"option {key}={raw!r} of task {self.name!r}: expected "
+                              f"{getattr(type, '__name__', type)} ({exc})") from None
 
     def seed_for(self, key: str) -> int:
         """A seed derived from the run's seed and a name: each fit gets its own, reproducibly."""
@@ -181,6 +206,10 @@ def run_task(name: str, opts: TaskOptions | None = None) -> RunResult:
     entry = task_entry(name)
     if opts.epochs is not None and opts.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {opts.epochs}")
+    unknown = sorted(set(opts.extra) - set(entry.options))
+    if unknown:
+        takes = ", ".join(f"{k} ({v})" for k, v in entry.options.items()) or "no options"
+        raise ConfigError(f"task {name!r} does not take option(s) {', '.join(unknown)}; it takes: {takes}")
     resolve_device(opts.device)  # fail before creating any directory
     if opts.run_dir is not None:
         run_dir = Path(opts.run_dir)
