@@ -674,3 +674,22 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     plain.write_text("x")
     atomic_write_text(tmp_path / "atomic.txt", "x")
     assert (tmp_path / "atomic.txt").stat().st_mode == plain.stat().st_mode  # not mkstemp's 0600
+
+
+def test_batch_transform_applies_to_training_batches_only(tiny_classification):
+    xtr, ytr, xva, yva = tiny_classification()
+    seen: list[str] = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append("t")
+            return x + 0.0
+
+    model = torch.nn.Linear(4, 3)
+    calls: list[bool] = []
+    model.register_forward_pre_hook(lambda m, args: calls.append(m.training))
+    trainer = Trainer(model, torch.nn.functional.cross_entropy, device="cpu", progress=False,
+                      batch_transform=Probe())
+    trainer.fit(make_loader(xtr, ytr, batch_size=32), make_loader(xva, yva, batch_size=48), epochs=2)
+    assert len(seen) == 2 * 3  # 96 samples / 32 per batch, two epochs; the validation batches not transformed
+    assert calls.count(True) == 6 and calls.count(False) == 2

@@ -107,6 +107,8 @@ class Trainer:
         progress: show a tqdm bar (default: only when stderr is a terminal).
         channels_last: keep the model and 4-D image batches in channels-last memory format (faster
             convolutions on CPUs with oneDNN and on tensor-core GPUs).
+        batch_transform: a callable (e.g. a kornia augmentation `nn.Module`) applied to the inputs of each
+            *training* batch on the device, after the move and before the forward pass; never to validation.
     """
 
     def __init__(self, model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
@@ -116,7 +118,8 @@ class Trainer:
                  callbacks: Iterable[Any] = (), scheduler: Any = None, scheduler_interval: str = "epoch",
                  device: str | torch.device = "auto", amp: bool = True, out_dir: str | Path | None = None,
                  checkpoint_every: int = 1, seed: int | None = None, progress: bool | None = None,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+                 ) -> None:
         if l1 < 0 or l2 < 0:
             raise ConfigError(f"penalty strengths must be >= 0, got l1={l1}, l2={l2}")
         if clip_norm is not None and clip_norm <= 0:
@@ -127,6 +130,7 @@ class Trainer:
             raise ConfigError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
         self.device = resolve_device(device)
         self.channels_last = channels_last
+        self.batch_transform = batch_transform
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model.to(self.device)
@@ -309,6 +313,11 @@ class Trainer:
         grad_norm_max = 0.0
         for batch in loader:
             x, y = self._split(self._to_device(batch))
+            if self.batch_transform is not None:
+                with torch.no_grad():
+                    x = self.batch_transform(x)
+                if self.channels_last and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 out = self.model(x)
