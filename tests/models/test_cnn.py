@@ -26,6 +26,21 @@ def build(name: str, **cfg) -> nn.Module:
 
 
 # ------------------------------------------------------------------------------ the course's Keras networks
+def test_gesture_cnn_pool_then_relu_equals_the_course_order():
+    # The course: Conv -> ReLU -> MaxPool. Ours pools first; outputs and every gradient must be the same.
+    model = build("gesture-cnn")
+    f = model.features
+    course = nn.Sequential(f.conv1, nn.ReLU(), nn.MaxPool2d(2), f.conv2, nn.ReLU(), nn.MaxPool2d(2))
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    ours_out = f(x)
+    grads_ours = torch.autograd.grad(ours_out.pow(2).sum(), list(f.parameters()))
+    course_out = course(x)
+    grads_course = torch.autograd.grad(course_out.pow(2).sum(), list(course.parameters()))
+    torch.testing.assert_close(ours_out, course_out)
+    for a, b in zip(grads_ours, grads_course, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_gesture_cnn_has_the_keras_parameter_count():
     # Keras model.summary() of keras_reference.py "gesture-cnn", input 28x28x1, 24 classes:
     #   Conv2D(32, 3)      3*3*1*32 + 32   =     320     (28 -> 26, pool -> 13)
@@ -38,7 +53,8 @@ def test_gesture_cnn_has_the_keras_parameter_count():
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
         (1, 32, (3, 3), (0, 0)), (32, 64, (3, 3), (0, 0))]  # Keras' default padding="valid"
-    assert [type(m) for m in model.features] == [nn.Conv2d, nn.ReLU, nn.MaxPool2d] * 2
+    # pool before ReLU: the same function as the course's Conv(relu) -> MaxPool (checked below), faster
+    assert [type(m) for m in model.features] == [nn.Conv2d, nn.MaxPool2d, nn.ReLU] * 2
     assert [type(m) for m in model.classifier] == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
     assert model.classifier.dropout.p == 0.5
     assert model.features(torch.zeros(2, 1, 28, 28)).shape == (2, 64, 5, 5)

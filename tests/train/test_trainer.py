@@ -693,3 +693,27 @@ def test_batch_transform_applies_to_training_batches_only(tiny_classification):
     trainer.fit(make_loader(xtr, ytr, batch_size=32), make_loader(xva, yva, batch_size=48), epochs=2)
     assert len(seen) == 2 * 3  # 96 samples / 32 per batch, two epochs; the validation batches not transformed
     assert calls.count(True) == 6 and calls.count(False) == 2
+
+
+def test_tensor_loader_shuffles_a_permutation_fixed_by_its_generator():
+    x, y = torch.arange(50.0).view(25, 2), torch.arange(25)
+    loader = make_loader(x, y, batch_size=8, shuffle=True)
+
+    def epoch(seed):
+        loader.generator.manual_seed(seed)
+        batches = list(loader)
+        for bx, by in batches:
+            assert torch.equal(bx, x[by])  # inputs stay paired with their targets
+        return torch.cat([by for _, by in batches])
+
+    a, b, c = epoch(0), epoch(0), epoch(1)
+    assert sorted(a.tolist()) == list(range(25))  # every sample once
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert len(loader) == 4
+    assert len(make_loader(x, y, batch_size=8, drop_last=True)) == 3
+    assert [len(by) for _, by in make_loader(x, y, batch_size=8)] == [8, 8, 8, 1]
+
+
+def test_tensor_loader_refuses_mismatched_lengths():
+    with pytest.raises(ConfigError, match="tensor 1 has 3 samples, tensor 0 has 4"):
+        make_loader(torch.zeros(4, 2), torch.zeros(3))
