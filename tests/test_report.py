@@ -93,3 +93,26 @@ def test_table_number_format(tmp_path, value, text):
     rep = Report(tmp_path / "run", title="t")
     rep.table(["v"], [[value]])
     assert f"| {text} |" in rep.to_markdown()
+
+
+def test_metrics_json_is_standard_json_with_nan_as_null(tmp_path):
+    import math
+
+    r = Report(tmp_path / "run", "t", task="t")
+    r.add_metrics(auc=float("nan"), nested={"x": [1.0, float("inf")]}, ok=0.5)
+    r.finish()
+    text = (tmp_path / "run" / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text, parse_constant=lambda c: math.nan)
+    assert data == {"auc": None, "nested": {"x": [1.0, None]}, "ok": 0.5}
+
+
+def test_a_resumed_run_loses_the_old_error(tmp_path):
+    r = Report(tmp_path / "run", "t", task="t")
+    r.fail("RuntimeError: boom")
+    assert read_status(tmp_path / "run")["error"] == "RuntimeError: boom"
+    r2 = Report(tmp_path / "run", "t", task="t")
+    assert "error" not in read_status(tmp_path / "run")
+    assert read_status(tmp_path / "run")["status"] == "running"
+    r2.finish()
+    assert "error" not in read_status(tmp_path / "run")

@@ -134,6 +134,9 @@ class Report:
             except json.JSONDecodeError:
                 prev = {}
         now = _dt.datetime.now().isoformat(timespec="seconds")
+        if status != "failed":
+            prev.pop("error", None)  # a resumed run that once failed is no longer failing
+        prev.pop("ended", None)
         rec = {**prev, "task": self.task, "title": self.title, "status": status, **self.info, **extra}
         rec.setdefault("started", now)
         if status != "running":

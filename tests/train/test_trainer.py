@@ -218,6 +218,15 @@ def test_clip_value_bounds_every_component(tiny_regression):
     assert min(clipped.max_abs) == pytest.approx(0.01)
 
 
+def test_both_clips_log_the_norm_before_any_clipping(tiny_regression):
+    x, y, _, _ = tiny_regression()
+    y = 1e4 * y
+    free1, _ = _clip_run(x, y, batch_size=len(x), epochs=1)
+    both, hist = _clip_run(x, y, batch_size=len(x), epochs=1, clip_norm=1.0, clip_value=0.01)
+    assert hist.last()["grad_norm_max_before_clip"] == pytest.approx(free1.norms[0], rel=1e-5)
+    assert max(both.max_abs) <= 0.01 and max(both.norms) <= 1.0 + 1e-4
+
+
 # ------------------------------------------------------------------------------------------ early stopping
 def test_early_stopping_restores_best_epoch_weights():
     x, y, xv, yv = overshoot_regression()

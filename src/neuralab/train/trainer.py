@@ -373,11 +373,16 @@ class Trainer:
             if self.clip_norm is not None or self.clip_value is not None:
                 self.scaler.unscale_(self.optimizer)
                 params = [p for p in self.model.parameters() if p.grad is not None]
+                if self.clip_norm is not None and self.clip_value is not None:
+                    # the logged norm is the one before any clipping, value clipping included
+                    pre = torch.nn.utils.get_total_norm([p.grad for p in params])
+                    grad_norm_max = max(grad_norm_max, float(pre))
                 if self.clip_value is not None:
                     torch.nn.utils.clip_grad_value_(params, self.clip_value)
                 if self.clip_norm is not None:
                     norm = torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
-                    grad_norm_max = max(grad_norm_max, float(norm))
+                    if self.clip_value is None:
+                        grad_norm_max = max(grad_norm_max, float(norm))
             self._call("on_before_optimizer_step")
             self.scaler.step(self.optimizer)
             self.scaler.update()
