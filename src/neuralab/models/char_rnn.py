@@ -1,0 +1,289 @@
+"""Character-level generator: the one-to-many recurrent network (course topic "Recurrent networks: text generation").
+
+    chars (B, T) ids  --one-hot or Embedding-->  (B, T, F)  --RNN/LSTM/GRU x L-->  (B, T, H)
+        --Dropout--> Dense(V) at every step (Keras' TimeDistributed(Dense(V, softmax)))  -->  logits (B, T, V)
+
+Trained to predict character t+1 from characters 0..t (cross-entropy over every step, flattened over time), it
+generates text one character at a time: feed the seed, sample the next character from softmax(logits / τ),
+feed it back with the recurrent state (`generate`). A low temperature τ sharpens the distribution towards the
+most likely character (repetitive text), τ = 1 samples the model's own distribution, higher τ flattens it.
+
+The defaults are the course's Keras model, size for size (`shared/anchors/keras_reference.py`, "char-rnn"):
+one-hot inputs over a 65-character alphabet, SimpleRNN(128, return_sequences=True), Dense(65) at every step:
+8,320 + 16,384 + 128 + 8,385 = 33,217 parameters in Keras; torch's RNN keeps two bias vectors, 128 more: 33,345.
+The last layer returns logits (Keras applies the softmax; `cross_entropy` applies log-softmax).
+
+Fast path: LSTM and GRU use torch's fused `nn.LSTM`/`nn.GRU` (oneDNN on CPU, cuDNN on GPU). torch's CPU
+`nn.RNN` (tanh) has no fused kernel: it runs an autograd graph of ~5 small ops per step, and measured 98
+samples/s on the reference sizes on a 2-core CPU. On CPU the simple RNN therefore runs `TanhRecurrence`, the
+recurrence h_t = tanh(a_t + W_hh·h_{t−1}) with the input projection a_t = W_xh·x_t + b for all steps done as one
+matrix product and a hand-written backward pass through time (per step: one product and one product-and-add),
+645 samples/s on the same machine; a test proves it gives `nn.RNN`'s outputs and gradients. The weights live in
+an `nn.RNN` either way, so a model moves between the paths (and to cuDNN on GPU) unchanged. One-hot inputs
+(ids, or exact one-hot float vectors that need no gradient) make W_xh·x_t a column lookup instead of a
+(T·B, V) x (V, H) product.
+
+Shape legend: B batch, T time steps, V vocabulary size, E embedding size (F = E, or V for one-hot inputs),
+H hidden units, L layers; recurrent state (L, B, H), or a pair of them (h, c) for the LSTM.
+
+References:
+    A. Karpathy, "The unreasonable effectiveness of recurrent neural networks", 2015 (char-rnn).
+    I. Sutskever, J. Martens, G. Hinton, "Generating text with recurrent neural networks", ICML 2011.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuralab.models.registry import register_model
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+class _one_thread:
+    """Run the per-step loop on one intra-op thread (restored afterwards).
+
+    The per-step products are (B, H) x (H, H), too small to split across threads: with two threads on a busy
+    2-core machine the hand-offs made the reference char-rnn's training 10x slower (measured 64 vs 682
+    samples/s). The large products outside the loop keep every thread.
+    """
+
+    def __enter__(self) -> None:
+        self.threads = torch.get_num_threads()
+        if self.threads > 1:
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.threads > 1:
+            torch.set_num_threads(self.threads)
+
+
+class TanhRecurrence(torch.autograd.Function):
+    """h_t = tanh(a_t + h_{t−1}·W_hhᵀ) for t = 1..T, with backpropagation through time written out.
+
+    Forward input a (T, B, H) holds W_xh·x_t + b for every step; returns every h_t, (T, B, H).
+    Backward, from e_t = ∂E/∂h_t (the output's gradient plus what flows back from step t+1):
+        δ_t = e_t ∗ (1 − h_t²)        (tanh' = 1 − tanh²)
+        e_{t−1} = g_{t−1} + δ_t·W_hh   ∂E/∂W_hh = Σ_t δ_tᵀ·h_{t−1}   ∂E/∂a_t = δ_t   ∂E/∂h_0 = δ_1·W_hh
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
+        hs = torch.empty_like(a)  # (T, B, H)
+        h, w_t = h0, w_hh.t()
+        with _one_thread():
+            for t in range(a.shape[0]):
+                torch.addmm(a[t], h, w_t, out=hs[t])
+                h = hs[t].tanh_()
+        ctx.save_for_backward(hs, h0, w_hh)
+        return hs
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        hs, h0, w_hh = ctx.saved_tensors
+        grad = grad.contiguous()
+        delta = 1.0 - hs * hs  # tanh'(·) for every step at once; overwritten in place with δ_t below
+        e = grad[-1]
+        with _one_thread():
+            for t in range(hs.shape[0] - 1, 0, -1):
+                d = delta[t].mul_(e)
+                e = torch.addmm(grad[t - 1], d, w_hh)
+            d0 = delta[0].mul_(e)
+        dh0 = d0 @ w_hh
+        H = hs.shape[-1]
+        # ∂E/∂W_hh = Σ_t δ_tᵀ h_{t−1}: one product over all (t, b) pairs instead of T small ones
+        dw = delta[1:].reshape(-1, H).t() @ hs[:-1].reshape(-1, H) + d0.t() @ h0
+        return delta, dh0, dw
+
+
+def one_hot_ids(x: torch.Tensor) -> torch.Tensor | None:
+    """The ids of a float batch of exact one-hot vectors (B, T, V) -> (B, T), or None if it is not one."""
+    if x.requires_grad or x.numel() == 0:
+        return None  # a gradient with respect to the vectors themselves needs the dense product
+    if bool((x.amin() >= 0) & (x.sum(-1) == 1).all() & (x.amax(-1) == 1).all()):
+        return x.argmax(-1)
+    return None
+
+
+def tanh_rnn_layer(rnn: nn.RNN, layer: int, x: torch.Tensor, h0: torch.Tensor,
+                   ids: torch.Tensor | None = None) -> torch.Tensor:
+    """One layer of `rnn` (tanh, batch_first) through `TanhRecurrence`: x (B, T, F), h0 (B, H) -> (B, T, H).
+
+    With `ids` (B, T), x is the one-hot encoding of `ids` and W_xh·x_t is column ids[t] of W_xh: a lookup
+    instead of a (T·B, V) x (V, H) product, forward and backward.
+    """
+    w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
+    b = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
+    B, T, _ = x.shape
+    # time-major for contiguous per-step slices: (B, T, F) -> (T·B, F) -> (T, B, H)
+    if ids is not None:
+        a = (F.embedding(ids.t().reshape(-1), w_ih.t()) + b).view(T, B, -1)
+    else:
+        a = torch.addmm(b, x.transpose(0, 1).reshape(T * B, -1), w_ih.t()).view(T, B, -1)
+    return TanhRecurrence.apply(a, h0, w_hh).transpose(0, 1)  # (B, T, H)
+
+
+# ------------------------------------------------------------------------------------------------- network
+@dataclass
+class CharRNNConfig:
+    """Configuration of `char-rnn` (defaults: the course's Keras model of `keras_reference.py`).
+
+    Attributes:
+        vocab_size: number of characters V.
+        cell: `rnn` (SimpleRNN, tanh), `lstm` or `gru`.
+        embed_dim: 0 feeds one-hot vectors (as the course); > 0 learns an Embedding(V, embed_dim).
+        hidden_size: units H per layer.
+        num_layers: stacked recurrent layers.
+        dropout: dropout between recurrent layers and before the output layer (training only).
+    """
+
+    vocab_size: int = 65
+    cell: str = "rnn"
+    embed_dim: int = 0
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        for name in ("vocab_size", "hidden_size", "num_layers"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.embed_dim < 0:
+            raise ValueError(f"embed_dim must be >= 0 (0: one-hot inputs), got {self.embed_dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def one_hot(self) -> bool:
+        return self.embed_dim == 0
+
+    def example_input(self, batch_size: int = 2) -> torch.Tensor:
+        """Character ids (B, 12); float one-hot vectors (B, 12, V) when the model takes one-hot inputs."""
+        g = torch.Generator().manual_seed(0)
+        ids = torch.randint(0, self.vocab_size, (batch_size, 12), generator=g)
+        return F.one_hot(ids, self.vocab_size).float() if self.one_hot else ids
+
+
+class CharRNN(nn.Module):
+    """One-hot or embedded characters -> stacked RNN/LSTM/GRU -> Dense(V) logits at every step.
+
+    Shape:
+        x: ids (B, T) int64, or float one-hot vectors (B, T, V) -> logits (B, T, V).
+    """
+
+    def __init__(self, cfg: CharRNNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed = None if cfg.one_hot else nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        in_size = cfg.vocab_size if cfg.one_hot else cfg.embed_dim
+        self.rnn = CELLS[cfg.cell](in_size, cfg.hidden_size, num_layers=cfg.num_layers, batch_first=True,
+                                   dropout=cfg.dropout if cfg.num_layers > 1 else 0.0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size, cfg.vocab_size)
+
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point():
+            if x.ndim != 3 or x.shape[-1] != self.cfg.vocab_size:
+                raise ValueError(f"float inputs must be one-hot vectors (B, T, {self.cfg.vocab_size}), "
+                                 f"got {tuple(x.shape)}")
+            if self.embed is None:
+                return x
+            return x @ self.embed.weight  # one-hot rows select embedding rows: (B, T, V) @ (V, E)
+        if x.ndim != 2:
+            raise ValueError(f"character ids must be (B, T), got {tuple(x.shape)}")
+        if self.embed is None:
+            return F.one_hot(x, self.cfg.vocab_size).to(self.head.weight.dtype)  # (B, T) -> (B, T, V)
+        return self.embed(x)
+
+    def _fast_rnn(self, x: torch.Tensor, state: torch.Tensor | None, ids: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        B = x.shape[0]
+        hs = []
+        for layer in range(self.cfg.num_layers):
+            h0 = x.new_zeros(B, self.cfg.hidden_size) if state is None else state[layer]
+            if layer:
+                x = F.dropout(x, self.cfg.dropout, self.training)  # nn.RNN's dropout between layers
+            x = tanh_rnn_layer(self.rnn, layer, x, h0, ids=None if layer else ids)
+            hs.append(x[:, -1])
+        return x, torch.stack(hs)  # (B, T, H), (L, B, H)
+
+    def forward(self, x: torch.Tensor, state: State | None = None, return_state: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, State]:
+        """Logits for every step (and the final recurrent state with `return_state`)."""
+        z = self._inputs(x)
+        if self.cfg.cell == "rnn" and z.device.type == "cpu" and torch.is_grad_enabled():
+            ids = None
+            if self.cfg.one_hot:
+                ids = x if not x.is_floating_point() else one_hot_ids(x)
+            out, state = self._fast_rnn(z, state, ids)
+        else:
+            out, state = self.rnn(z, state)
+        logits = self.head(self.drop(out))
+        return (logits, state) if return_state else logits
+
+    @torch.no_grad()
+    def generate(self, seed_ids: torch.Tensor, length: int, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample `length` characters after the seed.
+
+        Args:
+            seed_ids: ids (T0,) of the seed text, T0 >= 1 (its last character starts the generation).
+            length: number of characters to generate.
+            temperature: τ > 0 samples from softmax(logits / τ); τ = 0 takes the most likely character.
+            generator: a seeded torch.Generator for reproducible samples.
+
+        Returns:
+            The generated ids (length,), int64, on the CPU.
+        """
+        if seed_ids.ndim != 1 or len(seed_ids) < 1:
+            raise ValueError(f"seed_ids must be a non-empty 1-D tensor, got shape {tuple(seed_ids.shape)}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        was_training = self.training
+        self.eval()
+        dev = self.head.weight.device
+        logits, state = self(seed_ids.to(dev)[None], return_state=True)  # warm the state up on the seed
+        out = torch.empty(length, dtype=torch.int64)
+        for i in range(length):
+            last = logits[0, -1].float()
+            if temperature == 0:
+                nxt = int(last.argmax())
+            else:
+                probs = torch.softmax(last / temperature, dim=-1).cpu()
+                nxt = int(torch.multinomial(probs, 1, generator=generator))
+            out[i] = nxt
+            logits, state = self(torch.tensor([[nxt]], device=dev), state, return_state=True)
+        self.train(was_training)
+        return out
+
+
+def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over every step: logits (B, T, V), targets (B, T) -> scalar (nats per character)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))  # (B·T, V) vs (B·T,)
+
+
+def bench_data(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, object]:
+    """The Keras reference's synthetic char-rnn batch: one-hot x (n, 100, 65), next-character ids y (n, 100).
+
+    As `keras_reference.inputs("char-rnn")`: random ids, targets rolled by one step (Keras uses one-hot targets
+    and categorical cross-entropy; integer targets with `cross_entropy` are the same loss).
+    """
+    vocab, seq_len = 65, 100
+    idx = torch.randint(0, vocab, (n, seq_len), generator=gen)
+    x = F.one_hot(idx, vocab).float()  # (n, T) -> (n, T, V)
+    y = torch.roll(idx, -1, dims=1)
+    return x, y, sequence_cross_entropy
+
+
+@register_model("char-rnn", CharRNNConfig, "one-to-many character generator: one-hot/embedded chars -> "
+                "RNN/LSTM/GRU -> Dense(V) at every step (course default: SimpleRNN 128, one-hot)")
+def build_char_rnn(cfg: CharRNNConfig) -> CharRNN:
+    return CharRNN(cfg)
