@@ -33,6 +33,21 @@ SPECS: dict[str, dict[str, Any]] = {
                     "input": (1, 28, 28), "classes": 24, "batch_size": 64},
     "lenet5": {"config": {"in_channels": 1, "image_size": 28, "num_classes": 10},
                "input": (1, 28, 28), "classes": 10, "batch_size": 64},
+    # Embedding(10000, 16) -> LSTM(32) -> Dense(1); 200-token sequences.
+    "sentiment-lstm": {"config": {"vocab_size": 10000, "embed_dim": 16, "hidden_size": 32},
+                       "seq_len": 200, "batch_size": 32, "data": "neuralab.models.sentiment:bench_data"},
+    # One-hot (B, 100, 65) -> SimpleRNN(128, return_sequences) -> Dense(65) at every step.
+    "char-rnn": {"config": {"vocab_size": 65, "cell": "rnn", "embed_dim": 0, "hidden_size": 128, "num_layers": 1},
+                 "seq_len": 100, "batch_size": 128, "data": "neuralab.models.char_rnn:bench_data"},
+    # Windows (B, 10, 1) -> LSTM(50) -> Dense(1), MSE.
+    "lstm-forecaster": {"config": {"window": 10, "hidden_size": 50}, "window": 10, "units": 50, "batch_size": 32,
+                        "data": "neuralab.models.forecasters:bench_data"},
+    # Windows (B, 30, 5) -> LSTM 64 -> Dropout -> LSTM 32 -> RepeatVector -> LSTM 64 -> Dropout -> Dense 5; y = x.
+    "lstm-autoencoder": {"config": {"n_features": 5, "seq_len": 30}, "seq_len": 30, "features": 5, "batch_size": 64,
+                         "data": "neuralab.models.anomaly:bench_data_autoencoder"},
+    # Frames (B, 10, 1, 16, 16) -> ConvLSTM 16 filters 3x3 -> Flatten -> Dense 1, MSE.
+    "convlstm": {"config": {"frames": 10, "size": 16, "channels": 1, "filters": 16}, "frames": 10, "size": 16,
+                 "channels": 1, "filters": 16, "batch_size": 16, "data": "neuralab.models.anomaly:bench_data_convlstm"},
 }
 
 

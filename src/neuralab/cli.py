@@ -276,6 +276,54 @@ def predict(
             typer.echo(f"{p.input}: {p.label} ({p.probability:.3f})  [{others}]")
 
 
+from neuralab.cli_vitals import vitals_app  # noqa: E402  (vitals command group)
+
+app.add_typer(vitals_app, name="vitals")
+
+
+@app.command()
+@_user_errors
+def generate(
+    model_dir: Annotated[Path, typer.Argument(help="The model/ folder of a `neuralab run textgen` run.")],
+    seed_text: Annotated[str, typer.Option(help="Text to start from (every character must be in the "
+                                                "model's alphabet).")] = "\n",
+    length: Annotated[int, typer.Option(help="Characters to generate.")] = 400,
+    temperature: Annotated[float, typer.Option(help="Softmax temperature: low = safe and repetitive, 1 = the "
+                                                    "model's own distribution, 0 = always the likeliest.")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Random seed of the sampling.")] = 0,
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda|mps")] = "cpu",
+) -> None:
+    """Write text with a saved character generator: the seed text, then LENGTH sampled characters."""
+    from neuralab.tasks.textgen import generate_text, load_generator
+    from neuralab.utils import resolve_device
+
+    model, vocab = load_generator(model_dir, device=str(resolve_device(device)))
+    typer.echo(seed_text + generate_text(model, vocab, seed_text, length, temperature, seed=seed))
+
+
+@app.command()
+@_user_errors
+def forecast(
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    column: Annotated[str, typer.Option(help="The value column (header name or 1-based number).")],
+    time_column: Annotated[str | None, typer.Option(help="An optional time column (numbers or dates).")] = None,
+    horizon: Annotated[int, typer.Option(help="Steps to forecast.")] = 12,
+    model: Annotated[str, typer.Option(help="ar|arima|lstm|gru|mlp|auto")] = "auto",
+    window: Annotated[int, typer.Option(help="Past values per input of the neural models (AR: max order).")] = 10,
+    out: Annotated[Path, typer.Option(help="Folder for forecast.csv and forecast.png.")] = Path("forecast"),
+    device: Annotated[str, typer.Option(help="auto|cpu|cuda|mps")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the neural models.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs of the neural models (early stopping).")] = 300,
+) -> None:
+    """Forecast the next HORIZON values of a CSV column with 80%/95% intervals (forecast.csv + forecast.png)."""
+    from neuralab.forecast.service import describe, forecast_file
+    from neuralab.utils import resolve_device
+
+    result = forecast_file(file, column, horizon=horizon, model=model, time_column=time_column, out=out,
+                           window=window, seed=seed, device=str(resolve_device(device)), epochs=epochs)
+    for line in describe(result):
+        typer.echo(line)
+
 def main() -> None:
     """Console-script entry point."""
     try:
