@@ -142,3 +142,70 @@ def evaluate(
     typer.echo("recall by kind: " + ", ".join(f"{k} {v:.2f}" for k, v in m["recall_by_kind"].items()))
     if out is not None:
         typer.echo(f"wrote {out / 'metrics.json'}")
+
+
+@vitals_app.command()
+@_user_errors
+def analyze(
+    file: Annotated[Path, typer.Argument(help="A vital-sign recording (CSV in any column style, .gz too).")],
+    detector: Annotated[str | None, typer.Option(
+        help="Detector trained on the fly on simulated normal data: ar (default), iforest, lstm-autoencoder, "
+             "convlstm-detector.")] = None,
+    model: Annotated[Path | None, typer.Option(help="A detector directory from `neuralab vitals train` "
+                                                    "(trained on your own normal data).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for analysis.json, report.html and chart.svg "
+                                                  "(default runs/analysis/<file name>).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="What to print: text (a summary table), json "
+                                                      "(analysis.json), html (the report's path).")] = "text",
+    rate: Annotated[float | None, typer.Option(help="Samples per second for files without a time column.")] = None,
+    max_rows: Annotated[int, typer.Option(help="Refuse files with more rows than this.")] = 5_000_000,
+    seed: Annotated[int, typer.Option(help="Seed of the on-the-fly detector's training data.")] = 0,
+) -> None:
+    """Analyse a recording: events, their kind (point / contextual / collective), sensor fault or physiological,
+    the channels behind them, the evidence in numbers and possible causes. Writes analysis.json and report.html."""
+    import json
+
+    from neuralab.anomaly.analysis import analyze as run_analyze
+    from neuralab.anomaly.analysis import summary_text, write_outputs
+    from neuralab.errors import ConfigError
+
+    if fmt not in ("text", "json", "html"):
+        raise ConfigError(f"--format {fmt!r}: expected text, json or html")
+    t0 = time.perf_counter()
+    res = run_analyze(file, detector=detector, model_dir=model, seed=seed, max_rows=max_rows, rate_hz=rate)
+    out = out or Path("runs") / "analysis" / file.name.split(".")[0]
+    written = write_outputs(res, out)
+    seconds = time.perf_counter() - t0
+    if fmt == "json":
+        typer.echo(json.dumps(res.analysis, indent=2, default=str))
+    elif fmt == "html":
+        typer.echo(str(out / "report.html"))
+    else:
+        typer.echo(summary_text(res.analysis))
+        typer.echo(f"\nwrote {', '.join(str(p) for p in written)} in {seconds:.1f} s")
+
+
+@vitals_app.command()
+@_user_errors
+def ask(
+    analysis_dir: Annotated[Path, typer.Argument(help="A folder written by `neuralab vitals analyze` "
+                                                      "(or its analysis.json).")],
+    question: Annotated[str, typer.Argument(help="e.g. \"Why is this a context anomaly and what could cause it?\"")],
+) -> None:
+    """Answer a question about an analysis from its facts (set NEURALAB_LLM_URL to have an OpenAI-compatible model
+    phrase the answer from the same facts)."""
+    import json
+
+    from neuralab.anomaly.questions import answer_question
+    from neuralab.errors import DataError
+
+    path = analysis_dir / "analysis.json" if analysis_dir.is_dir() else analysis_dir
+    if not path.is_file():
+        raise DataError(f"{path}: no analysis.json; run `neuralab vitals analyze FILE --out {analysis_dir}` first")
+    try:
+        analysis = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a valid analysis.json ({exc})") from None
+    if not isinstance(analysis, dict) or "events" not in analysis:
+        raise DataError(f"{path}: not an analysis.json (no 'events')")
+    typer.echo(answer_question(analysis, question))

@@ -95,6 +95,16 @@ def _fmt(name: str, v: float) -> str:
     return f"{v:.1f} {UNITS.get(name, '')}".strip() if name == "temperature_c" else f"{v:.0f} {UNITS.get(name, '')}"
 
 
+def _longest_constant_run(w: np.ndarray) -> int:
+    """Length of the longest run of identical consecutive readings (a frozen sensor)."""
+    if w.size < 2:
+        return int(w.size)
+    same = np.concatenate(([0], (np.diff(w) == 0).astype(np.int8), [0]))
+    edges = np.diff(same)
+    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return int(lengths.max()) + 1 if lengths.size else 1
+
+
 def _reference(record: VitalsRecord, start: int, end: int, busy: np.ndarray | None) -> np.ndarray:
     """Row indices of the local reference: up to REF_S seconds on each side, outside any event (`busy`)."""
     t = record.seconds
@@ -143,8 +153,9 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
         # the 75th percentile of |deviation|, signed by the larger side: robust to an event's ramps
         mag = float(np.quantile(np.abs(d), 0.75))
         dev[c] = mag if abs(float(np.max(d))) >= abs(float(np.min(d))) else -mag
-        if w.size >= 4 and float(np.ptp(w)) == 0.0 and float(np.ptp(r)) > 0:
-            flat[c] = int(w.size)
+        run = _longest_constant_run(w)
+        if run >= max(4, 0.5 * w.size) and float(np.ptp(r)) > 0:
+            flat[c] = run
         if c != "ecg":
             zeros[c] = int(np.sum(w == 0))
 
@@ -211,6 +222,12 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
         if "systolic_bp" in dev and abs(dev["systolic_bp"]) < 3 and c not in ("systolic_bp", "diastolic_bp"):
             sbp = float(np.nanmedian(win[:, ch.index("systolic_bp")]))
             context.append(f"at rest (systolic blood pressure {_fmt('systolic_bp', sbp)}: no exertion)")
+        elif "respiration_rate" in dev and abs(dev["respiration_rate"]) < 2 and c != "respiration_rate":
+            rr = float(np.nanmedian(win[:, ch.index("respiration_rate")]))
+            context.append(f"at rest (breathing rate {_fmt('respiration_rate', rr)}: no exertion)")
+        elif not is_night and not {"systolic_bp", "respiration_rate"} & set(ch) and c in ("heart_rate", "pulse_rate"):
+            context.append("when nothing in the recorded signals shows exertion (the file has no breathing "
+                           "rate or blood pressure to confirm rest)")
         partners = [p for p in PARTNERS.get(c, ()) if p in dev]
         still = [p for p in partners if abs(dev[p]) < max(1.5, 0.3 * abs(dev[c]))]
         if still:
@@ -247,10 +264,20 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
         c = top if top in dev else max(dev, key=lambda k: abs(dev[k]), default=top)
         partners = [p for p in PARTNERS.get(c, ()) if p in dev]
         dc = dev.get(c, 0.0)
-        along = [p for p in partners if np.sign(dev[p]) == np.sign(dc) and abs(dev[p]) >= max(1.5, 0.3 * abs(dc))]
+        d = dev
+        if abs(dc) < 3 and c in base.median:
+            # too little change against the readings around it (a long event whose surroundings are part of it):
+            # judge the partners against the patient's own baseline instead
+            def vs_base(k: str) -> float:
+                return (float(np.nanmedian(win[:, ch.index(k)])) - base.median[k]) / max(base.spread[k], 1e-6)
+
+            d = {k: vs_base(k) for k in [c, *partners] if k in base.median}
+            dc = d[c]
+            partners = [p for p in partners if p in d]
+        along = [p for p in partners if np.sign(d[p]) == np.sign(dc) and abs(d[p]) >= max(1.5, 0.3 * abs(dc))]
         if partners and not along:
-            source, sreason = "sensor_fault", (f"{CHANNEL_NAMES.get(c, c)} moved ({dev.get(c, 0):+.0f} spreads) "
-                                               "while its partner " + ", ".join(f"{CHANNEL_NAMES[p]} ({dev[p]:+.0f})"
+            source, sreason = "sensor_fault", (f"{CHANNEL_NAMES.get(c, c)} moved ({dc:+.0f} spreads) "
+                                               "while its partner " + ", ".join(f"{CHANNEL_NAMES[p]} ({d[p]:+.0f})"
                                                                                  for p in partners)
                                                + " did not: one sensor departing from the others")
         elif along:
