@@ -334,3 +334,39 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@app.command()
+@_user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default; 0.0.0.0 exposes it).")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    db: Annotated[str | None, typer.Option(help="SQLAlchemy database URL, e.g. postgresql://user@host/db "
+                                                "(default: SQLite in the data directory).")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Uploads, results and the SQLite database.")] = Path("neuralab-data"),
+    max_upload_mb: Annotated[float, typer.Option(help="Larger uploads are refused with 413.")] = 100.0,
+    workers: Annotated[int, typer.Option(help="Analysis worker threads.")] = 1,
+) -> None:
+    """Run the vital-sign analysis web service: upload a recording, see the analysis, ask about it.
+
+    Set NEURALAB_TOKEN to require `Authorization: Bearer TOKEN` on every call (pages ask for it once)."""
+    try:
+        import uvicorn
+
+        from neuralab.web.app import Settings, create_app
+    except ImportError as exc:
+        raise NeuralabError(f"the web service needs the 'web' extra: pip install 'neuralab[web]' ({exc})") from None
+    if not 0 < port < 65536:
+        raise NeuralabError(f"--port must be 1-65535, got {port}")
+    if max_upload_mb <= 0 or workers < 1:
+        raise NeuralabError("--max-upload-mb must be > 0 and --workers >= 1")
+    settings = Settings(data_dir=data_dir, db_url=db, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+                        workers=workers)
+    try:
+        application = create_app(settings)
+    except Exception as exc:  # a bad --db URL or an unwritable data dir: one clear line, not a traceback
+        raise NeuralabError(f"cannot start the service: {exc}") from None
+    typer.echo(f"neuralab service on http://{host}:{port}/ (data in {data_dir}; API docs at /docs)"
+               + ("; token required" if settings.token else ""))
+    uvicorn.run(application, host=host, port=port, log_level="warning")

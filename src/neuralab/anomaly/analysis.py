@@ -25,6 +25,8 @@ The pipeline, top-down:
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,14 +60,35 @@ FLAT_MIN_S = 10.0  # a channel frozen at one value this long (while it otherwise
 
 
 # ------------------------------------------------------------------------------------------------ detector
+_CACHE: dict[tuple, Detector] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 16
+
+
 def default_detector(channels: Sequence[str], rate_hz: float | None = 1.0, *, name: str = DEFAULT_DETECTOR,
                      seed: int = 0, hours: float = TRAIN_HOURS, epochs: int = 3,
                      params: dict[str, Any] | None = None) -> Detector:
     """A detector trained on the fly on `hours` of simulated normal data with these channels at this rate.
 
     The simulator produces the eight canonical channels; the detector is trained on the ones asked for (a channel
-    the simulator does not know raises ConfigError).
+    the simulator does not know raises ConfigError). Trained detectors are kept in a small in-process cache keyed
+    by (detector, channels, rate, seed, ...): a service analysing many files of one device trains once. Scoring
+    does not modify a detector, so the cached one is shared between threads.
     """
+    key = (name, tuple(channels), float(rate_hz or 1.0), seed, hours, epochs, json.dumps(params, sort_keys=True))
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+    det = _train_default(channels, rate_hz, name=name, seed=seed, hours=hours, epochs=epochs, params=params)
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = det
+    return det
+
+
+def _train_default(channels: Sequence[str], rate_hz: float | None, *, name: str, seed: int, hours: float,
+                   epochs: int, params: dict[str, Any] | None) -> Detector:
     from neuralab.data.vitals_sim import simulate
 
     known = [c for c in channels]
@@ -345,7 +368,9 @@ def analyze_record(record: VitalsRecord, *, detector: str | None = None, model_d
         "detector": how, "threshold": thr, "events": events, "disclaimer": DISCLAIMER,
         "timing_s": {"detector": round(t_fit - t0, 3), "total": round(time.perf_counter() - t0, 3)},
     }
-    return Result(analysis, record, sample, ch_scores, thr, spans)
+    # the score drawn in the report: the detector's, or the rule monitors' on the same scale where they fire
+    combined = np.fmax(np.nan_to_num(sample, nan=0.0), thr * rules.max(axis=1))
+    return Result(analysis, record, combined, ch_scores, thr, spans)
 
 
 def _explain(ev: dict[str, Any]) -> str:

@@ -44,6 +44,7 @@ class JobRunner:
     def start(self) -> None:
         if not self._started:
             self._started = True
+            self.remove_partial_results()
             for t in self.threads:
                 t.start()
 
@@ -53,6 +54,16 @@ class JobRunner:
         for t in self.threads:
             if t.is_alive():
                 t.join(timeout)
+
+    def remove_partial_results(self) -> list[Path]:
+        """Delete the temporary result folders (`.ID.xxxx`) a killed worker left behind; called before any worker
+        starts, so none of them is in use. Returns what was removed."""
+        folder = self.data_dir / "analyses"
+        stale = [p for p in folder.glob(".*") if p.is_dir()] if folder.is_dir() else []
+        for p in stale:
+            log.warning("removing the partial result %s of an interrupted analysis", p.name)
+            shutil.rmtree(p, ignore_errors=True)
+        return stale
 
     def submit(self, analysis_id: str) -> None:
         self.queue.put(analysis_id)
