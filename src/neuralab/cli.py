@@ -362,7 +362,7 @@ def serve(
     if max_upload_mb <= 0 or workers < 1:
         raise NeuralabError("--max-upload-mb must be > 0 and --workers >= 1")
     settings = Settings(data_dir=data_dir, db_url=db, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-                        workers=workers)
+                        workers=workers, processes=True)
     try:
         application = create_app(settings)
     except Exception as exc:  # a bad --db URL or an unwritable data dir: one clear line, not a traceback

@@ -33,11 +33,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from neuralab import __version__
 from neuralab.web.db import Analysis, Question, init_db, make_engine, new_id, recover_interrupted, schema_version
-from neuralab.web.jobs import AnalyzeFn, JobRunner
+from neuralab.web.jobs import AnalyzeFn, JobRunner, analyze_in_worker
 
 log = logging.getLogger("neuralab.web")
 
@@ -59,6 +60,7 @@ class Settings:
         workers: analysis worker threads.
         analyze: `analyze(upload_path, out_dir) -> analysis dict`; default: `neuralab vitals analyze`'s engine.
         ask: `ask(analysis, question) -> answer`; default: `neuralab vitals ask`'s engine.
+        processes: run analyses in worker processes (`neuralab serve` does), keeping the web process responsive.
     """
 
     data_dir: Path = Path("neuralab-data")
@@ -68,6 +70,7 @@ class Settings:
     workers: int = 1
     analyze: AnalyzeFn | None = None
     ask: AskFn | None = None
+    processes: bool = False
 
 
 def _default_analyze() -> AnalyzeFn:
@@ -147,9 +150,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     (data_dir / "analyses").mkdir(parents=True, exist_ok=True)
     db_url = settings.db_url or f"sqlite:///{(data_dir / 'neuralab.db').resolve()}"
     factory = init_db(make_engine(db_url))
-    analyze = settings.analyze or _lazy(_default_analyze)
+    if settings.analyze is not None:
+        analyze = settings.analyze
+    else:
+        analyze = analyze_in_worker if settings.processes else _lazy(_default_analyze)
     ask = settings.ask or _lazy(_default_ask)
-    runner = JobRunner(factory, data_dir, analyze, workers=settings.workers)
+    runner = JobRunner(factory, data_dir, analyze, workers=settings.workers, processes=settings.processes)
     templates = Environment(loader=PackageLoader("neuralab.web", "templates"),
                             autoescape=select_autoescape(("html",)))
 
@@ -214,8 +220,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        with factory.begin() as s:
-            s.add(Analysis(id=analysis_id, filename=name[:512], stored_name=stored, size_bytes=size, status="queued"))
+        def insert() -> None:
+            with factory.begin() as s:
+                s.add(Analysis(id=analysis_id, filename=name[:512], stored_name=stored, size_bytes=size,
+                               status="queued"))
+
+        await run_in_threadpool(insert)  # a database wait must not stall the event loop (other uploads)
         runner.submit(analysis_id)
         return {"id": analysis_id, "status": "queued"}
 

@@ -5,17 +5,25 @@ place, renames the directory in, then commits the result and `done` together. An
 `failed` with a one-line message (the user's file was bad, or the analysis broke) and removes the partial
 directory. An analysis that has been started `MAX_ATTEMPTS` times (each restart after a crash re-queues it) is
 failed instead of being retried forever.
+
+With `processes=True` (what `neuralab serve` uses) each worker thread hands the analysis to a pool of worker
+*processes* (spawned, niced): the analysis is CPU-bound Python and would otherwise hold the GIL the web
+requests need, so uploads stay fast while analyses run. A crashed worker process fails that analysis only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import queue
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +39,31 @@ MAX_ATTEMPTS = 3
 AnalyzeFn = Callable[[Path, Path], dict[str, Any]]
 
 
-class JobRunner:
-    """A queue of analysis ids served by `workers` daemon threads."""
+def analyze_in_worker(upload: Path, out: Path) -> dict[str, Any]:
+    """The default analysis, importable by name in a worker process (the heavy imports happen there only)."""
+    from neuralab.anomaly.analysis import analyze_for_service
 
-    def __init__(self, factory: sessionmaker[Session], data_dir: Path, analyze: AnalyzeFn, workers: int = 1) -> None:
+    return analyze_for_service(upload, out)
+
+
+def _worker_init() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        os.nice(5)  # the web process answers first
+    except OSError:
+        pass
+
+
+class JobRunner:
+    """A queue of analysis ids served by `workers` daemon threads (each using a worker process when
+    `processes` is true; `analyze` must then be a module-level function)."""
+
+    def __init__(self, factory: sessionmaker[Session], data_dir: Path, analyze: AnalyzeFn, workers: int = 1,
+                 processes: bool = False) -> None:
         self.factory, self.data_dir, self.analyze = factory, Path(data_dir), analyze
+        self.processes, self.workers = processes, max(1, workers)
+        self.pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.queue: queue.Queue[str | None] = queue.Queue()
         self.threads = [threading.Thread(target=self._loop, name=f"neuralab-worker-{i}", daemon=True)
                         for i in range(max(1, workers))]
@@ -54,6 +82,24 @@ class JobRunner:
         for t in self.threads:
             if t.is_alive():
                 t.join(timeout)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _call(self, upload: Path, out: Path) -> dict[str, Any]:
+        if not self.processes:
+            return self.analyze(upload, out)
+        with self._pool_lock:
+            if self.pool is None:
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_worker_init)
+            pool = self.pool
+        try:
+            return pool.submit(self.analyze, upload, out).result()
+        except BrokenProcessPool:
+            with self._pool_lock:
+                if self.pool is pool:
+                    self.pool = None  # the next analysis gets a fresh pool
+            raise RuntimeError("the analysis worker process died (out of memory, or killed)") from None
 
     def remove_partial_results(self) -> list[Path]:
         """Delete the temporary result folders (`.ID.xxxx`) a killed worker left behind; called before any worker
@@ -103,7 +149,7 @@ class JobRunner:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{analysis_id}.", dir=final.parent))
         try:
-            result = self.analyze(upload, tmp)
+            result = self._call(upload, tmp)
             json.dumps(result)  # must be storable before anything is committed
             if final.exists():
                 shutil.rmtree(final)
