@@ -161,11 +161,43 @@ def demo(
             rows.append({"name": name, "title": entry.title, "status": "failed", "error": str(exc),
                          "seconds": time.perf_counter() - t0, "lines": []})
             typer.echo(f"      FAILED: {exc}", err=True)
+    rows.append(_demo_vitals(out, len(tasks) + 1))
     index = _write_index(out, rows, time.perf_counter() - t_all)
     typer.echo(f"demo: {sum(r['status'] == 'done' for r in rows)}/{len(rows)} tasks done in "
                f"{time.perf_counter() - t_all:.1f} s -> {index}")
     if any(r["status"] != "done" for r in rows):
         raise typer.Exit(1)
+
+
+def _demo_vitals(out: Path, i: int) -> dict[str, Any]:
+    """The vital-sign application in the demo: `vitals analyze` on the simulated recording of
+    examples/test-data.csv (2 h, the course's five channels, two contextual anomalies)."""
+    from neuralab.anomaly.analysis import analyze_record, write_outputs
+    from neuralab.data.vitals_sim import simulate
+
+    title = "Vital-sign anomaly analysis (neuralab vitals analyze)"
+    typer.echo(f"[{i}/{i}] vitals: {title} on 2 h of simulated WBAN data")
+    t0 = time.perf_counter()
+    run_dir = out / "vitals"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    try:
+        rec = simulate(2.0, 1.0, 7, n_events=2, kinds=["hr_rise_at_rest", "night_tachycardia"],
+                       channels=["temperature_c", "heart_rate", "pulse_rate", "spo2", "ecg"])
+        res = analyze_record(rec, file="test-data.csv (simulated)")
+        write_outputs(res, run_dir)
+        a = res.analysis
+        lines = [f"{a['headline']} ({a['label']})",
+                 "events by kind: " + ", ".join(f"{k} {v}" for k, v in a["counts"].items())]
+        for line in lines:
+            typer.echo(f"      {line}")
+        typer.echo(f"      done in {time.perf_counter() - t0:.1f} s -> {run_dir / 'report.html'}")
+        return {"name": "vitals", "title": title, "status": "done", "seconds": time.perf_counter() - t0,
+                "lines": lines}
+    except NeuralabError as exc:
+        typer.echo(f"      FAILED: {exc}", err=True)
+        return {"name": "vitals", "title": title, "status": "failed", "error": str(exc),
+                "seconds": time.perf_counter() - t0, "lines": []}
 
 
 def _write_index(out: Path, rows: list[dict[str, Any]], seconds: float) -> Path:
@@ -187,10 +219,10 @@ def _write_index(out: Path, rows: list[dict[str, Any]], seconds: float) -> Path:
             continue
         if r["lines"]:
             parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in r["lines"]) + "</ul>")
-        plots = sorted((out / r["name"] / "plots").glob("*.png"))
+        plots = sorted((out / r["name"] / "plots").glob("*.png")) + sorted((out / r["name"]).glob("chart.svg"))
         parts.append("<div class='thumbs'>" + "".join(
-            f"<a href='{e(r['name'])}/plots/{e(p.name)}'><img alt='{e(p.stem)}' src='{e(r['name'])}/plots/{e(p.name)}'>"
-            "</a>" for p in plots) + "</div>")
+            f"<a href='{e(p.relative_to(out).as_posix())}'><img alt='{e(p.stem)}' "
+            f"src='{e(p.relative_to(out).as_posix())}'></a>" for p in plots) + "</div>")
     parts.append("</body></html>")
     path = out / "index.html"
     atomic_write_text(path, "\n".join(parts))
