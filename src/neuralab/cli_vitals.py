@@ -209,3 +209,8 @@ def ask(
     if not isinstance(analysis, dict) or "events" not in analysis:
         raise DataError(f"{path}: not an analysis.json (no 'events')")
     typer.echo(answer_question(analysis, question))
+
+
+from neuralab.cli_watch import register as _register_watch  # noqa: E402  (`neuralab vitals watch`)
+
+_register_watch(vitals_app)

@@ -319,7 +319,11 @@ def analyze_record(record: VitalsRecord, *, detector: str | None = None, model_d
     ch_scores = np.zeros((len(record), len(record.channels)))
     for j, c in enumerate(det.channels):
         ch_scores[:, record.channels.index(c)] = np.nan_to_num(ch_scores_det[:, j])
-    thr = float(det.threshold.value) if model_dir is not None else max(ALARM_Z, float(det.threshold.value))
+    # the robust AR scores are in spreads of the patient's own residuals: alarm at ALARM_Z (a trained detector
+    # from --model, or another kind of detector, keeps the threshold it was calibrated with)
+    thr = float(det.threshold.value)
+    if model_dir is None and det.name == "ar":
+        thr = max(ALARM_Z, thr)
     night = night_mask(record)
     rules = monitors(record, rate, night)
     by_rule = rules.max(axis=1) > 0
