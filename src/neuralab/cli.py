@@ -32,6 +32,10 @@ def _user_errors(fn):
         except NeuralabError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except ModuleNotFoundError as exc:  # an optional dependency that is not installed
+            typer.echo(f"error: {exc.name or exc} is not installed ({exc}); reinstall neuralab with its extras, "
+                       "e.g. pip install 'neuralab[web]'", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
@@ -157,7 +161,7 @@ def demo(
             for line in rows[-1]["lines"]:
                 typer.echo(f"      {line}")
             typer.echo(f"      done in {rows[-1]['seconds']:.1f} s -> {result.report_html}")
-        except NeuralabError as exc:
+        except (NeuralabError, ImportError) as exc:  # a failed task is reported; the demo goes on
             rows.append({"name": name, "title": entry.title, "status": "failed", "error": str(exc),
                          "seconds": time.perf_counter() - t0, "lines": []})
             typer.echo(f"      FAILED: {exc}", err=True)

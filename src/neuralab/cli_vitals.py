@@ -28,6 +28,10 @@ def _user_errors(fn):
         except NeuralabError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
+        except ModuleNotFoundError as exc:  # an optional dependency that is not installed
+            typer.echo(f"error: {exc.name or exc} is not installed ({exc}); reinstall neuralab with its extras, "
+                       "e.g. pip install 'neuralab[web]'", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None

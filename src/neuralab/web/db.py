@@ -103,12 +103,19 @@ def new_id() -> str:
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL mode and foreign keys, and may be used from worker threads."""
     kwargs: dict[str, Any] = {"future": True}
+    if url.startswith(("postgresql://", "postgres://")):
+        # SQLAlchemy's plain postgresql:// means psycopg2; neuralab[postgres] installs psycopg 3
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        kwargs["pool_pre_ping"] = True
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     try:
         engine = create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"--db {url.split('@')[-1]!r}: the database driver is missing ({exc}); for PostgreSQL "
+                          "install neuralab[postgres]") from None
     except Exception as exc:  # noqa: BLE001  (SQLAlchemy raises several types for a bad URL)
-        raise ConfigError(f"--db {url!r} is not a usable database URL ({exc})") from None
+        raise ConfigError(f"--db {url.split('@')[-1]!r} is not a usable database URL ({exc})") from None
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
