@@ -17,7 +17,10 @@ def test_demo_collects_reports_into_index(tmp_path, monkeypatch):
     assert "backprop/report.html" in index
     assert "backprop/plots/error_curve.png" in index
     assert (out / "backprop" / "plots" / "error_curve.png").is_file()
-    assert "1/1 tasks done" in r.output
+    # the vital-sign application runs after the tasks: its report and chart are linked too
+    assert "vitals/report.html" in index and "vitals/chart.svg" in index
+    assert (out / "vitals" / "analysis.json").is_file()
+    assert "2/2 tasks done" in r.output and "Contextual Anomaly" in r.output
 
 
 def test_demo_rerun_replaces_the_old_runs(tmp_path, monkeypatch):

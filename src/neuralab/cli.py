@@ -152,7 +152,7 @@ def demo(
         run_dir = out / name
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        typer.echo(f"[{i}/{len(tasks)}] {name}: {entry.description}")
+        typer.echo(f"[{i}/{len(tasks) + 1}] {name}: {entry.description}")
         t0 = time.perf_counter()
         try:
             result = run_task(name, TaskOptions(quick=True, device=device, seed=seed, run_dir=run_dir))
