@@ -6,7 +6,6 @@ nothing else is printed, no traceback.
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 import shutil
@@ -18,29 +17,14 @@ from typing import Annotated, Any
 import typer
 
 from neuralab import __version__
+from neuralab.cli_errors import user_errors
 from neuralab.errors import NeuralabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="neuralab: the neural networks of a deep-learning course, verified and put to work.")
 
 
-def _user_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NeuralabError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except ModuleNotFoundError as exc:  # an optional dependency that is not installed
-            typer.echo(f"error: {exc.name or exc} is not installed ({exc}); reinstall neuralab with its extras, "
-                       "e.g. pip install 'neuralab[web]'", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
+_user_errors = user_errors
 
 
 def _version(value: bool) -> None:

@@ -6,37 +6,19 @@ error prints one line `error: ...` on stderr and exits 2.
 
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from neuralab.errors import NeuralabError
+from neuralab.cli_errors import user_errors
 
 vitals_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                          help="Vital-sign (WBAN) recordings: simulate labelled data, train and evaluate detectors.")
 
 
-def _user_errors(fn):
-    """The main CLI's pattern (copied: importing neuralab.cli from here would be circular)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NeuralabError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except ModuleNotFoundError as exc:  # an optional dependency that is not installed
-            typer.echo(f"error: {exc.name or exc} is not installed ({exc}); reinstall neuralab with its extras, "
-                       "e.g. pip install 'neuralab[web]'", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
+_user_errors = user_errors
 
 
 @vitals_app.command()

@@ -13,30 +13,14 @@ and the closing summary go to stderr. Same contract as the rest of the CLI: a us
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from neuralab.errors import NeuralabError
+from neuralab.cli_errors import user_errors
 
-
-def _user_errors(fn):
-    """`error: ...` and exit 2 for a NeuralabError, exit 130 for Ctrl-C (cli_vitals' pattern; not imported from
-    there because cli_vitals imports this module)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NeuralabError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:  # before the stream started (loading or training the detector)
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
+_user_errors = user_errors
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,19 @@ def _wait(url: str, ids: list[str], timeout: float) -> dict[str, dict]:
         if all(r["status"] in ("done", "failed") for r in rows.values()) or time.monotonic() > deadline:
             return rows
         time.sleep(0.3)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
 
 
 def test_sigkill_while_analysing_then_restart(tmp_path, serve):
@@ -41,8 +55,15 @@ def test_sigkill_while_analysing_then_restart(tmp_path, serve):
         if any(httpx.get(f"{url}/api/analyses/{i}").json()["status"] == "running" for i in ids):
             break
         time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert workers, "the analyses run in worker processes"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
+    # the orphaned worker processes leave by themselves
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "worker processes outlived the server"
 
     _, url = serve(data, tmp_path / "server.log")
     rows = _wait(url, ids, 120)

@@ -21,6 +21,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -52,6 +53,16 @@ def _worker_init() -> None:
         os.nice(5)  # the web process answers first
     except OSError:
         pass
+    # a server killed with SIGKILL cannot stop its pool: each worker leaves when its parent is gone
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, name="neuralab-parent-watch", daemon=True).start()
 
 
 class JobRunner:
