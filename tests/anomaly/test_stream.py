@@ -203,3 +203,18 @@ def test_window_scorer_equals_batch_scores_of_its_window():
     assert np.isnan(got[:9]).all()
     sample, _ = det._score(det.scaler.transform(rec)[0])
     np.testing.assert_allclose(got[9:], sample[9:], rtol=0, atol=1e-6)
+
+
+def test_a_frozen_sensor_raises_a_flatline_alert(det, tmp_path):
+    rec = _normal(6, 5)
+    sp = rec.channels.index("spo2")
+    rec.values[120:200, sp] = rec.values[120, sp]  # the oximeter freezes for 80 s
+    path = write_vitals_csv(rec, tmp_path / "frozen.csv")
+    out, err = io.StringIO(), io.StringIO()
+    summary = watch(str(path), detector=det, fmt="json", out=out, err=err)
+    flat = [a for a in _alerts(out.getvalue()) if a["type"] == "flatline"]
+    assert [a["status"] for a in flat] == ["ongoing", "ended"], flat
+    assert flat[0]["channels"] == ["spo2"] and flat[0]["kind"] == "collective"
+    assert 119 <= flat[0]["start_s"] <= 121 and 75 <= flat[1]["duration_s"] <= 81
+    assert "sensor fault" in flat[0]["explanation"] and "kept varying" in flat[0]["explanation"]
+    assert summary.flatline_alerts == 1 and "1 flatline" in err.getvalue()

@@ -56,6 +56,7 @@ import numpy as np
 from neuralab.anomaly.analysis import (
     ALARM_Z,
     AT_REST_ONLY,
+    FLAT_MIN_S,
     RANGE_LIMITS,
     RANGE_MIN_S,
     RANGE_WINDOW_S,
@@ -406,7 +407,7 @@ def make_scorer(det: Detector, config: StreamConfig | None = None) -> ARStream |
 class Alert:
     """One alert line: an anomaly event of the detector or a range alert."""
 
-    type: str  # 'anomaly' | 'range'
+    type: str  # 'anomaly' | 'range' | 'flatline'
     status: str  # 'ongoing' | 'ended' | 'stream-end' (still going on when the stream stopped)
     start: str | float  # ISO time when the stream has a clock, else seconds from the first sample
     end: str | float
@@ -540,7 +541,7 @@ class StreamWatcher:
         self.samples = 0
         self.malformed = 0
         self.gaps = 0
-        self.alerts = {"anomaly": 0, "range": 0}
+        self.alerts = {"anomaly": 0, "range": 0, "flatline": 0}
         self.latency = LatencyStats()
         self.detector_s = 0.0
         self._pending: list[Sample] = []
@@ -590,9 +591,12 @@ class StreamWatcher:
             for ch, st in self._range_state.items():
                 if st is not None and st["alerted"]:
                     self._emit_range(ch, st, self._last, "stream-end")
+            for i, st in enumerate(self._flat):
+                if st["alerted"]:
+                    self._emit_flat(i, st, "stream-end")
         return StreamSummary(self.samples, self.malformed, self.alerts["anomaly"], self.alerts["range"],
                              self.latency.mean_ms(), self.latency.quantile_ms(0.99), self.latency.max_ms(),
-                             self.detector_s, self.gaps)
+                             self.detector_s, self.gaps, flatline_alerts=self.alerts["flatline"])
 
     def _check_channels(self, det: Detector) -> None:
         missing = [c for c in det.channels if c not in self.parser.channels]
@@ -632,6 +636,10 @@ class StreamWatcher:
         self._range = [(i, c) for i, c in enumerate(p.channels) if c in RANGE_LIMITS]
         self._range_win = {c: (deque(), []) for _, c in self._range}  # (arrival (t, v), sorted values)
         self._range_state: dict[str, dict | None] = {c: None for _, c in self._range}
+        # frozen sensors: per channel, the run of identical readings and whether the channel ever varied
+        self._flat_min = max(4, int(round(FLAT_MIN_S * self.rate)))
+        self._flat: list[dict] = [{"value": None, "since": None, "n": 0, "varied": False, "alerted": False}
+                                  for _ in p.channels]
         self._last: Sample | None = None
         self._recent: deque[np.ndarray] = deque(maxlen=max(2, int(round(RANGE_WINDOW_S * self.rate))))
         self._at_rest = True
@@ -657,6 +665,7 @@ class StreamWatcher:
         flag = score > self._threshold  # NaN compares False
         self._track(s, flag, score, channel)
         in_range = self._ranges(s)
+        self._flatlines(s)
         if not flag and in_range:
             self._baseline.append(s.values)
         self._recent.append(s.values)
@@ -731,6 +740,38 @@ class StreamWatcher:
             elif st["alerted"] and s.seconds - st["last_report"] >= self.cfg.update_every_s:
                 self._emit_range(c, st, s, "ongoing")
         return normal
+
+    def _flatlines(self, s: Sample) -> None:
+        """A channel that varied before and now repeats one exact value for FLAT_MIN_S: a frozen or detached
+        sensor (an AR model cannot see it: a constant is perfectly predictable)."""
+        for i, st in enumerate(self._flat):
+            v = float(s.values[i])
+            if not math.isfinite(v):
+                continue
+            if st["value"] is not None and v == st["value"]:
+                st["n"] += 1
+                st["last"] = s
+                if not st["alerted"] and st["varied"] and st["n"] >= self._flat_min:
+                    st["alerted"] = True
+                    self.alerts["flatline"] += 1
+                    self._emit_flat(i, st, "ongoing")
+                continue
+            if st["alerted"]:
+                self._emit_flat(i, st, "ended")
+            if st["value"] is not None:
+                st["varied"] = True
+            st.update(value=v, since=s, last=s, n=1, alerted=False)
+
+    def _emit_flat(self, i: int, st: dict, status: str) -> None:
+        c = self.parser.channels[i]
+        times = self._times(st["since"], st["last"])
+        others = [CHANNEL_NAMES.get(o, o) for j, o in enumerate(self.parser.channels)
+                  if j != i and self._flat[j]["n"] < self._flat_min]
+        why = (f"{CHANNEL_NAMES.get(c, c)} has read exactly {_fmt(c, st['value'])} for {times['duration_s']:g} s"
+               + (f" while {', '.join(others)} kept varying" if others else "")
+               + ": a frozen or detached sensor (sensor fault), not the body")
+        self._write(Alert("flatline", status, channels=[c], kind="collective", explanation=why,
+                          value=st["value"], **times))
 
     # ------------------------------------------------------------------------------------------ output
     def _times(self, first: Sample, last: Sample) -> dict[str, Any]:
@@ -861,14 +902,16 @@ class StreamSummary:
     gaps: int = 0
     interrupted: bool = False
     output_closed: bool = False
+    flatline_alerts: int = 0
 
     @property
     def alerts(self) -> int:
-        return self.anomaly_alerts + self.range_alerts
+        return self.anomaly_alerts + self.range_alerts + self.flatline_alerts
 
     def text(self) -> str:
         return (f"summary: {self.samples:,} samples read, {self.malformed:,} malformed line(s) skipped, "
-                f"{self.alerts} alert(s) ({self.anomaly_alerts} anomaly, {self.range_alerts} range)"
+                f"{self.alerts} alert(s) ({self.anomaly_alerts} anomaly, {self.range_alerts} range, "
+                f"{self.flatline_alerts} flatline)"
                 + (f", {self.gaps} time gap(s)" if self.gaps else "")
                 + f"; per-sample latency mean {self.latency_mean_ms:.3f} ms, p99 {self.latency_p99_ms:.3f} ms, "
                 f"max {self.latency_max_ms:.3f} ms" + (" (interrupted)" if self.interrupted else "")
