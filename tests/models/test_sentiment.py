@@ -130,3 +130,22 @@ def test_masked_bidirectional_equals_torch_bilstm_on_the_unpadded_text():
         model.cfg.pooling = "last"
         torch.testing.assert_close(model.features(torch.tensor([[4, 9, 2, 7, 11, 0]])),
                                    torch.cat([h_n[-2], h_n[-1]], dim=1))
+
+
+def test_ngram_ids_hash_bigrams_and_skip_padding():
+    from neuralab.models.sentiment import SentimentNgram, SentimentNgramConfig
+
+    m = SentimentNgram(SentimentNgramConfig(vocab_size=10, buckets=7, embed_dim=4, ngrams=3))
+    tokens = torch.tensor([[0, 0, 3, 4, 5]])  # pre-padded: words 3 4 5
+    ids, mask = m.ngram_ids(tokens)
+    assert ids.shape == (1, 5 + 4 + 3) and mask.shape == ids.shape
+    assert mask[0, :5].tolist() == [False, False, True, True, True]
+    assert mask[0, 5:9].tolist() == [False, False, True, True]  # bigrams (0,0) (0,3) masked; (3,4) (4,5) kept
+    assert mask[0, 9:].tolist() == [False, False, True]  # only (3,4,5) is a real trigram
+    assert bool((ids[0, 5:] >= 10).all() and (ids[0, 5:] < 17).all())  # hashed into the bucket rows
+    # word order reaches the model through the n-grams: (3,4) and (4,3) differ
+    assert m.ngram_ids(torch.tensor([[3, 4]]))[0][0, 2] != m.ngram_ids(torch.tensor([[4, 3]]))[0][0, 2]
+    # padding does not change the output (eval mode: no dropout)
+    m.eval()
+    assert torch.allclose(m(tokens), m(torch.tensor([[3, 4, 5]])), atol=1e-6)
+    assert not torch.allclose(m(tokens), m(torch.tensor([[5, 4, 3]])), atol=1e-6)

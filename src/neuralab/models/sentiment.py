@@ -217,3 +217,82 @@ def bench_data(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor
                 "many-to-one Embedding(10000,16) -> LSTM(32) -> Dense 1 (course); bidirectional/stacked/pooled")
 def build_sentiment_lstm(cfg: SentimentLSTMConfig) -> SentimentLSTM:
     return SentimentLSTM(cfg)
+
+
+# ------------------------------------------------------------------------------------------ bag of n-grams
+@dataclass
+class SentimentNgramConfig:
+    """Configuration of `sentiment-ngram` (fastText-style: averaged word and hashed bigram embeddings).
+
+    Attributes:
+        vocab_size: word ids (the tokenizer's `max_words`; id 0 is padding).
+        buckets: hash buckets for the n-grams of 2 or more words (ids vocab_size .. vocab_size + buckets − 1).
+        ngrams: the longest n-gram (1: words only, 2: and bigrams, 3: and trigrams).
+        embed_dim: embedding size E.
+        dropout: dropout on the averaged vector.
+        pad_index: the padding id.
+    """
+
+    vocab_size: int = 30000
+    buckets: int = 200_000
+    ngrams: int = 2
+    embed_dim: int = 32
+    dropout: float = 0.0
+    pad_index: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "buckets", "embed_dim", "ngrams"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def example_input(self, batch_size: int = 2) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(1, self.vocab_size, (batch_size, 12), generator=g)
+        x[0, :3] = self.pad_index
+        return x
+
+
+class SentimentNgram(nn.Module):
+    """Bag of n-grams (Joulin et al., "Bag of tricks for efficient text classification", 2017): the text is the
+    mean of the embeddings of its words and of its n-grams (an n-gram is hashed to one of `buckets` rows by a
+    polynomial hash of its word ids), then one linear layer gives the logit. Word order survives only through the
+    bigrams ("not good" vs "good"); no recurrence, so an epoch over IMDB takes seconds."""
+
+    def __init__(self, cfg: SentimentNgramConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.EmbeddingBag(cfg.vocab_size + cfg.buckets, cfg.embed_dim, mode="sum")
+        self.drop = nn.Dropout(cfg.dropout)
+        self.fc = nn.Linear(cfg.embed_dim, 1)
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        nn.init.zeros_(self.fc.bias)
+
+    def ngram_ids(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) word ids -> ids of the words and of the hashed n-grams (B, ~nT), and their mask (an n-gram
+        counts when none of its words is padding)."""
+        cfg = self.cfg
+        real = tokens != cfg.pad_index  # (B, T)
+        ids, mask = [tokens], [real]
+        h, ok = tokens, real
+        for n in range(2, cfg.ngrams + 1):
+            # polynomial hash of the n words ending at each position: h_n = h_{n−1}·P + w
+            h = h[:, :-1] * 1000003 + tokens[:, n - 1:]
+            ok = ok[:, :-1] & real[:, n - 1:]
+            ids.append(cfg.vocab_size + (h * n) % cfg.buckets)  # (B, T−n+1); ·n keeps n-gram orders apart
+            mask.append(ok)
+        return torch.cat(ids, dim=1), torch.cat(mask, dim=1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        ids, mask = self.ngram_ids(tokens)
+        weights = mask.to(self.embedding.weight.dtype)
+        weights = weights / weights.sum(1, keepdim=True).clamp_min(1.0)  # a mean over the real n-grams
+        x = self.embedding(ids, per_sample_weights=weights)  # (B, E)
+        return self.fc(self.drop(x))
+
+
+@register_model("sentiment-ngram", SentimentNgramConfig,
+                "fastText-style bag of words and hashed bigrams -> Dense 1 (a fast, strong sentiment baseline)")
+def build_sentiment_ngram(cfg: SentimentNgramConfig) -> SentimentNgram:
+    return SentimentNgram(cfg)

@@ -50,12 +50,16 @@ ARCHS = {
     # 400 tokens on today's shared 2-core machine, too slow for an IMDB epoch within minutes.
     "strong": {"embed_dim": 64, "hidden_size": 32, "num_layers": 1, "bidirectional": True, "dropout": 0.3,
                "pooling": "meanmax", "use_lengths": True},
+    # Not recurrent: fastText's bag of words and hashed bigrams, the baseline an LSTM has to beat.
+    "ngram": {"model": "sentiment-ngram", "embed_dim": 32, "buckets": 200_000, "dropout": 0.5},
 }
 TRAIN_DEFAULTS = {"course": {"lr": 2e-3, "batch_size": 32, "max_words": 10000},
-                  "strong": {"lr": 2e-3, "batch_size": 32, "max_words": 30000}}
+                  "strong": {"lr": 2e-3, "batch_size": 32, "max_words": 30000},
+                  "ngram": {"lr": 2e-3, "batch_size": 32, "max_words": 30000}}
 MAXLEN_CAP = 400
 OPTIONS = {
-    "arch": "course (Embedding 16 -> LSTM 32, the slide) or strong (BiLSTM over real tokens, pooled; default course)",
+    "arch": "course (Embedding 16 -> LSTM 32, the slide), strong (BiLSTM over real tokens, pooled) or ngram "
+            "(fastText bag of words and bigrams, not recurrent; default course)",
     "max_words": "vocabulary limit of the tokenizer (default 10000 course, 30000 strong)",
     "maxlen": "tokens kept per text, padded/truncated at the start (default: the longest training text, at most "
               f"{MAXLEN_CAP})",
@@ -63,6 +67,10 @@ OPTIONS = {
     "batch_size": "training batch size (default 32)",
     "lr": "Adam learning rate (default 2e-3)",
     "patience": "early-stopping patience in epochs on the validation loss (default 2)",
+    "embed_dim": "embedding size (default 16 course, 64 strong, 32 ngram)",
+    "dropout": "dropout rate (default 0 course, 0.3 strong, 0.5 ngram)",
+    "ngrams": "arch=ngram: the longest n-gram, 1-3 (default 2)",
+    "buckets": "arch=ngram: hash buckets for the n-grams (default 200000)",
 }
 VAL_FRACTION = 0.1
 QUICK_TRAIN, QUICK_TEST = 2000, 1000
@@ -330,7 +338,13 @@ def _run(ctx: TaskContext, arch: str) -> None:
 
     ctx.seed("sentiment")
     # Embedding rows: the ids the tokenizer can produce (max_words, or fewer on a small corpus).
-    model = neuralab.get_model("sentiment-lstm", vocab_size=tok.vocab_size, **ARCHS[arch])
+    spec = dict(ARCHS[arch])
+    spec["embed_dim"] = ctx.option("embed_dim", spec.get("embed_dim", 16), int)
+    spec["dropout"] = ctx.option("dropout", spec.get("dropout", 0.0), float)
+    if arch == "ngram":
+        spec["ngrams"] = ctx.option("ngrams", spec.get("ngrams", 2), int)
+        spec["buckets"] = ctx.option("buckets", spec.get("buckets", 200_000), int)
+    model = neuralab.get_model(spec.pop("model", "sentiment-lstm"), vocab_size=tok.vocab_size, **spec)
     trainer = ctx.trainer("sentiment", model, bce_logits, lr=lr, clip_norm=5.0,
                           metrics={"accuracy": accuracy_from_logits},
                           callbacks=[EarlyStopping("val_loss", patience=patience)])
@@ -368,13 +382,18 @@ def _run(ctx: TaskContext, arch: str) -> None:
            f"text has {st_tr['mean_length']:.0f} tokens and {st_tr['truncated']:.1%} are cut.")
     r.heading("2. Model and training")
     cfg = model.config
-    padding = "masked (each direction reads only the real tokens)" if cfg.use_lengths else \
-        "fed to the LSTM as in Keras"
-    r.text(f"`sentiment-lstm` ({arch}): Embedding({cfg.vocab_size}, {cfg.embed_dim}) -> "
-           f"{'bidirectional ' if cfg.bidirectional else ''}LSTM({cfg.hidden_size}) x {cfg.num_layers} -> "
-           f"{'last hidden state' if cfg.pooling == 'last' else cfg.pooling + ' pooling of the hidden states'} "
-           f"-> Dense(1) logit; {num_params:,} parameters; padding "
-           f"{padding}. Adam (lr {lr}), "
+    if arch == "ngram":
+        described = (f"`sentiment-ngram`: the mean of the embeddings (E = {cfg.embed_dim}) of the text's words "
+                     f"({cfg.vocab_size:,} ids) and of its bigrams hashed into {cfg.buckets:,} buckets -> "
+                     f"Dropout({cfg.dropout}) -> Dense(1) logit; {num_params:,} parameters; padding ignored")
+    else:
+        padding = "masked (each direction reads only the real tokens)" if cfg.use_lengths else \
+            "fed to the LSTM as in Keras"
+        described = (f"`sentiment-lstm` ({arch}): Embedding({cfg.vocab_size}, {cfg.embed_dim}) -> "
+                     f"{'bidirectional ' if cfg.bidirectional else ''}LSTM({cfg.hidden_size}) x {cfg.num_layers} -> "
+                     + ("last hidden state" if cfg.pooling == "last" else f"{cfg.pooling} pooling of the hidden states")
+                     + f" -> Dense(1) logit; {num_params:,} parameters; padding {padding}")
+    r.text(f"{described}. Adam (lr {lr}), "
            f"batch {batch_size}, gradient norm clipped at 5, binary cross-entropy on the logit, early stopping on "
            f"the validation loss (patience {patience}, best epoch restored). {len(history)} epochs in "
            f"{train_seconds:.1f} s; best epoch {best_epoch}, validation accuracy {val['accuracy']:.2%}.")
