@@ -7,6 +7,8 @@
     stats     statsmodels AR and ARIMA (orders by AIC/BIC), naive and seasonal-naive baselines
     neural    registry window models (LSTM, GRU, MLP), recursive or direct multi-step, Gaussian head or
               residual intervals, scaling and windows from the training part only
+    ensemble  seed ensembles of the neural forecasters (forecasts averaged), settings chosen on a
+              chronological validation split of the training part
 
 `make_forecaster(name, **options)` builds any of them by name (the CLI's `--model`).
 """
@@ -27,17 +29,22 @@ from neuralab.forecast.base import (
     regression_errors,
     rolling_errors,
 )
+from neuralab.forecast.ensemble import NeuralEnsemble
 from neuralab.forecast.neural import NeuralForecaster
 from neuralab.forecast.stats import Naive, SeasonalNaive, StatsAR, StatsARIMA, unit_root
 
-FORECASTERS = ("naive", "seasonal-naive", "ar-hand", "ar", "arima", "lstm", "gru", "mlp")
+FORECASTERS = ("naive", "seasonal-naive", "ar-hand", "ar", "arima", "lstm", "gru", "mlp", "lstm-ens", "gru-ens",
+               "mlp-ens")
 
 
 def make_forecaster(name: str, **options: Any) -> Forecaster:
     """A forecaster by name: naive, seasonal-naive (m=), ar-hand (p=), ar (maxlag=, ic=), arima (max_p=,
-    max_q=, ic=), lstm / gru / mlp (the options of `NeuralForecaster`)."""
+    max_q=, ic=), lstm / gru / mlp (the options of `NeuralForecaster`), lstm-ens / gru-ens / mlp-ens (seeds=,
+    grid=, select_fraction=, select_h= and the options of `NeuralForecaster`)."""
     if name in ("lstm", "gru", "mlp"):
         return NeuralForecaster(kind=name, **options)
+    if name in ("lstm-ens", "gru-ens", "mlp-ens"):
+        return NeuralEnsemble(kind=name.split("-")[0], **options)
     builders = {"naive": Naive, "seasonal-naive": SeasonalNaive, "ar-hand": HandAR, "ar": StatsAR,
                 "arima": StatsARIMA}
     if name not in builders:
@@ -48,6 +55,6 @@ def make_forecaster(name: str, **options: Any) -> Forecaster:
         raise ConfigError(f"forecaster {name!r}: {exc}") from None
 
 
-__all__ = ["FORECASTERS", "LEVELS", "ARFit", "Forecast", "Forecaster", "HandAR", "Naive", "NeuralForecaster",
-           "RollingResult", "SeasonalNaive", "StatsAR", "StatsARIMA", "chronological_split", "fit_ar",
-           "make_forecaster", "mean_ci", "regression_errors", "rolling_errors", "unit_root"]
+__all__ = ["FORECASTERS", "LEVELS", "ARFit", "Forecast", "Forecaster", "HandAR", "Naive", "NeuralEnsemble",
+           "NeuralForecaster", "RollingResult", "SeasonalNaive", "StatsAR", "StatsARIMA", "chronological_split",
+           "fit_ar", "make_forecaster", "mean_ci", "regression_errors", "rolling_errors", "unit_root"]

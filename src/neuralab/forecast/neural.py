@@ -4,6 +4,8 @@
     level mode (stationary series): inputs (y − μ)/σ,           targets (y − μ)/σ
     diff mode (unit root, by the ADF test on the training part):
               inputs (Δy − μ_Δ)/σ_Δ,                            targets (y_{t+k} − y_{t−1})/σ_Δ
+    log (positive series, option `log`): the same on log y, forecasts mapped back by exp (the median of a
+              log-normal forecast; multiplicative seasonality and growth become additive)
     μ, σ (μ_Δ, σ_Δ) come from the training part only; the last `val_fraction` of the training windows
     (chronologically) is held out for early stopping and the residual intervals.
 
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from neuralab.data.series import check_length
-from neuralab.errors import ConfigError
+from neuralab.errors import ConfigError, DataError
 from neuralab.forecast.base import Forecaster, check_origins
 from neuralab.models.forecasters import gaussian_nll, point_mse
 from neuralab.models.registry import get_model
@@ -59,6 +61,7 @@ class NeuralForecaster(Forecaster):
         horizon: outputs of the direct strategy (ignored by the recursive one).
         gaussian: train a Gaussian head (mean, variance) by NLL instead of a point head by MSE.
         transform: `auto` (diff when the ADF test keeps a unit root), `level` or `diff`.
+        log: model log y (the series must be positive); forecasts and intervals are mapped back by exp.
         hidden_size: units (None: the model's default, 50 for LSTM/GRU).
         epochs, batch_size, lr, patience: training (Adam, early stopping on the validation loss).
         val_fraction: the last share of training windows held out.
@@ -68,7 +71,7 @@ class NeuralForecaster(Forecaster):
     """
 
     def __init__(self, kind: str = "lstm", window: int = 10, strategy: str = "recursive", horizon: int = 12,
-                 gaussian: bool = False, transform: str = "auto", hidden_size: int | None = None,
+                 gaussian: bool = False, transform: str = "auto", log: bool = False, hidden_size: int | None = None,
                  epochs: int = 200, batch_size: int = 32, lr: float = 2e-3, patience: int = 20,
                  val_fraction: float = 0.15, seed: int = 0, device: str = "cpu", n_paths: int = 200) -> None:
         if kind not in KINDS:
@@ -81,11 +84,12 @@ class NeuralForecaster(Forecaster):
             raise ConfigError(f"val_fraction must be in (0, 0.5), got {val_fraction}")
         self.kind, self.window, self.strategy, self.gaussian = kind, window, strategy, gaussian
         self.H = horizon if strategy == "direct" else 1
-        self.transform = transform
+        self.transform, self.log = transform, log
         self.hidden_size, self.epochs, self.batch_size, self.lr = hidden_size, epochs, batch_size, lr
         self.patience, self.val_fraction, self.seed, self.n_paths = patience, val_fraction, seed, n_paths
         self.device = resolve_device(device)
-        self.name = f"{kind}" + ("-direct" if strategy == "direct" else "") + ("-gauss" if gaussian else "")
+        self.name = (f"{kind}" + ("-direct" if strategy == "direct" else "") + ("-gauss" if gaussian else "")
+                     + ("-log" if log else ""))
         self.model: torch.nn.Module | None = None
         self.mode: str | None = None
         self.scaler: dict[str, float] = {}
@@ -130,18 +134,19 @@ class NeuralForecaster(Forecaster):
         y = np.asarray(y, dtype=np.float64)
         w, H = self.window, self.H
         check_length(len(y), w + 1, H, what="the training series")
+        z = self._to_model(y, "the training series")  # log y or y
         if self.transform == "auto":
             from neuralab.forecast.stats import unit_root
 
-            self.mode = "diff" if unit_root(y)[0] else "level"
+            self.mode = "diff" if unit_root(z)[0] else "level"
         else:
             self.mode = self.transform
         if self.mode == "diff":
-            d = np.diff(y)
+            d = np.diff(z)
             self.scaler = {"mu": float(d.mean()), "sd": float(d.std()) or 1.0}
         else:
-            self.scaler = {"mu": float(y.mean()), "sd": float(y.std()) or 1.0}
-        ctx, tgt = context_windows(y, w, H)
+            self.scaler = {"mu": float(z.mean()), "sd": float(z.std()) or 1.0}
+        ctx, tgt = context_windows(z, w, H)
         x, anchor, scale = self._encode(ctx)
         t = torch.as_tensor((tgt - anchor[:, None]) / scale, dtype=torch.float32)  # (m, H)
         m = len(x)
@@ -183,12 +188,32 @@ class NeuralForecaster(Forecaster):
         return self
 
     # ------------------------------------------------------------------------------------------ predict
+    def _to_model(self, y: np.ndarray, what: str = "the series") -> np.ndarray:
+        """The values the network models: log y (option `log`) or y itself."""
+        if not self.log:
+            return y
+        if not np.all(y > 0):
+            raise DataError(f"{self.name}: log needs a positive series; {what} has a value ≤ 0 "
+                            f"(min {float(np.min(y)):.4g})")
+        return np.log(y)
+
     def _fitted(self) -> None:
         if self.model is None:
             raise ConfigError(f"{self.name}: call fit() before forecasting")
 
     def _mean_paths(self, y: np.ndarray, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Mean forecasts (k, h) and, for a Gaussian head, their one-step/direct variances (k, h)."""
+        """Mean forecasts (k, h) and, for a Gaussian head, their one-step/direct variances (k, h), in y's units.
+
+        With `log`, the network's forecast m (variance v) of log y maps back to exp(m) (the log-normal median)
+        and, to first order, variance exp(2m)·v.
+        """
+        mean, var = self._model_paths(self._to_model(y), origins, h)
+        if not self.log:
+            return mean, var
+        back = np.exp(mean)
+        return back, (back[:, :var.shape[1]] ** 2 * var if var is not None else None)
+
+    def _model_paths(self, y: np.ndarray, origins: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray | None]:
         w = self.window
         ctx = np.stack([y[o - w - 1:o] for o in origins])  # (k, w + 1) levels before each origin
         if self.strategy == "direct":
@@ -236,6 +261,7 @@ class NeuralForecaster(Forecaster):
         """(n, k, h) paths drawn step by step from the Gaussian head's N(mean, variance), fed back."""
         rng = np.random.default_rng(seed)
         w = self.window
+        y = self._to_model(y)
         ctx = np.stack([y[o - w - 1:o] for o in origins])
         k = len(ctx)
         ctx = np.repeat(ctx[None], n, axis=0).reshape(n * k, w + 1)  # (n·k, w + 1)
@@ -245,7 +271,8 @@ class NeuralForecaster(Forecaster):
             mean, var = self._run(x)
             out[:, j] = anchor + scale * (mean[:, 0] + np.sqrt(var[:, 0]) * rng.standard_normal(n * k))
             ctx = np.concatenate([ctx[:, 1:], out[:, j:j + 1]], axis=1)
-        return out.reshape(n, k, h)
+        out = out.reshape(n, k, h)
+        return np.exp(out) if self.log else out
 
     def sample_paths(self, y: np.ndarray, h: int, n: int, seed: int = 0) -> np.ndarray:
         """n futures after y: sampled from the Gaussian head (recursively), else Gaussian residual noise."""
