@@ -62,6 +62,24 @@ def model_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+IMAGE_FIELDS = frozenset({"in_channels", "image_size", "num_classes"})
+
+
+def image_classifiers() -> list[str]:
+    """Registered models whose config takes `in_channels`, `image_size` and `num_classes` (image classifiers)."""
+    return [n for n in list_models()
+            if IMAGE_FIELDS <= {f.name for f in dataclasses.fields(model_entry(n).config_cls)}]
+
+
+def require_image_classifier(name: str, option: str = "arch") -> str:
+    """`name` if it is a registered image classifier, else ConfigError naming the option and the choices."""
+    images = image_classifiers()
+    if name not in images:
+        known = "unknown model" if name not in list_models() else "not an image classifier"
+        raise ConfigError(f"option {option}={name!r}: {known}; expected one of {', '.join(images)}")
+    return name
+
+
 def make_config(config_cls: type, values: dict[str, Any]) -> Any:
     """Build `config_cls(**values)`, naming unknown keys and turning JSON lists back into tuples."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}

@@ -29,6 +29,7 @@ from neuralab.metrics import accuracy_from_logits
 from neuralab.nn import activations as A
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import make_loader
+from neuralab.utils import cpu_threads
 
 CURVE_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
 NET_ACTIVATIONS = ("sigmoid", "tanh", "relu")  # the deep-network comparison; relu is the model that is saved
@@ -311,13 +312,8 @@ def _curves_section(ctx: TaskContext, results: dict[str, dict[str, Any]], epochs
                title="Activation functions and the vanishing gradient")
 def run(ctx: TaskContext) -> None:
     depth, width = (8, 32) if ctx.quick else (10, 64)
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # Layers this narrow gain nothing from intra-op threads; on a busy 2-core machine the hand-offs made
-        # the quick run 2.5x slower (measured). Restored afterwards.
-        torch.set_num_threads(1)
-    try:
+    # Layers this narrow gain nothing from intra-op threads; on a busy 2-core machine the hand-offs made the
+    # quick run 2.5x slower (measured).
+    with cpu_threads(1, ctx.device):
         _derivative_section(ctx, depth)
         _vanishing_section(ctx, _load_data(ctx), depth, width)
-    finally:
-        torch.set_num_threads(threads)

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from neuralab.errors import DataError
 from neuralab.forecast import (
@@ -56,6 +55,7 @@ from neuralab.forecast import (
     rolling_errors,
 )
 from neuralab.tasks.base import TaskContext, register_task
+from neuralab.utils import cpu_threads
 
 TEST_FRACTION = 0.2
 H = 12
@@ -449,12 +449,8 @@ def _setting(config: dict[str, Any]) -> str:
 def run(ctx: TaskContext) -> None:
     # These networks are tiny (≤ 11k parameters, batches of 32): intra-op threads only add hand-offs. Measured
     # on a busy 2-core machine: an LSTM fit of 12 epochs took 0.4 s with one thread and 41 s with two.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with cpu_threads(1, ctx.device):
         _run(ctx)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: TaskContext) -> None:

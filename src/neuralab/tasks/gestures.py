@@ -28,7 +28,6 @@ Shape legend: images (N, C, H, W) float32, C = 1 or 3, H = W = image_size; label
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from neuralab.data.augment import augmentation_grid, build_augmentation, parse_a
 from neuralab.data.images import ImageDataset, Normalizer, load_digits_images, read_dataset, stratified_split
 from neuralab.errors import ConfigError, DataError
 from neuralab.metrics import accuracy_from_logits, classification_metrics
+from neuralab.models.registry import require_image_classifier
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import EarlyStopping, make_loader
 from neuralab.utils import atomic_write_text
@@ -65,21 +65,6 @@ OPTIONS = {
 
 
 # --------------------------------------------------------------------------------------------- options, data
-def _image_arch(name: str) -> str:
-    """`name` if it is a registered image classifier (config with in_channels, image_size, num_classes)."""
-    from neuralab.models.registry import list_models, model_entry
-
-    def is_image(n: str) -> bool:
-        fields = {f.name for f in dataclasses.fields(model_entry(n).config_cls)}
-        return {"in_channels", "image_size", "num_classes"} <= fields
-
-    images = [n for n in list_models() if is_image(n)]
-    if name not in images:
-        known = "unknown model" if name not in list_models() else "not an image classifier"
-        raise ConfigError(f"option arch={name!r}: {known}; expected one of {', '.join(images)}")
-    return name
-
-
 def _positive(key: str, value: float) -> float:
     if not value > 0:
         raise ConfigError(f"option {key}={value!r}: expected a number > 0")
@@ -381,7 +366,7 @@ def _misclassified_section(ctx: TaskContext, data: dict[str, Any], probs: torch.
                default_data="scikit-learn's digits (embedded); --data image folder / IDX / pixel CSV / npz",
                title="Hand-gesture recognition with a CNN", options=OPTIONS)
 def run(ctx: TaskContext) -> None:
-    arch = _image_arch(ctx.option("arch", DEFAULT_ARCH))
+    arch = require_image_classifier(ctx.option("arch", DEFAULT_ARCH))
     aug_spec = parse_augment_spec(ctx.option("augment")).to_spec()  # a bad spec fails before any data is read
     threads = ctx.option("threads", 1, int)
     if threads < 1:

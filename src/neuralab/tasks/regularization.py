@@ -46,6 +46,7 @@ from neuralab.data.tabular import read_xy_csv, split_xy
 from neuralab.nn.dropout import inverted_dropout
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import EarlyStopping, make_loader, weight_parameters
+from neuralab.utils import cpu_threads
 
 N_TRAIN, N_VAL, N_TEST, NOISE = 15, 100, 200, 0.3
 LR = 0.03
@@ -482,15 +483,10 @@ def _dropout(ctx: TaskContext, data: CurveData, epochs: int, base: Fit) -> Fit:
                "dropout measured", default_data="noisy sinusoid t = sin(2πx) + noise (generated)",
                title="Over-fitting and regularisation")
 def run(ctx: TaskContext) -> None:
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # Networks this small gain nothing from intra-op threads; on a busy 2-core machine a tanh over a
-        # (10, 50) batch took 0.7 ms with two threads and 16 µs with one (measured). Restored afterwards.
-        torch.set_num_threads(1)
-    try:
+    # Networks this small gain nothing from intra-op threads; on a busy 2-core machine a tanh over a (10, 50)
+    # batch took 0.7 ms with two threads and 16 µs with one (measured).
+    with cpu_threads(1, ctx.device):
         _run(ctx)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: TaskContext) -> None:

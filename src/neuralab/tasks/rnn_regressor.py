@@ -35,6 +35,7 @@ from neuralab.metrics import regression_metrics
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import make_loader
 from neuralab.train.callbacks import EarlyStopping
+from neuralab.utils import cpu_threads
 
 NOISE_STD = 0.1
 PERIODS = (25.0, 9.0)
@@ -167,15 +168,10 @@ def linear_ar(w: Windows) -> np.ndarray:
                         "cell": "rnn (SimpleRNN, default), lstm or gru",
                         "hidden": "recurrent units (default 50)"})
 def run(ctx: TaskContext) -> None:
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # A 50-unit RNN gains nothing from intra-op threads: on the busy 2-core machine one training step took
-        # 11 ms with one thread and ~200 ms with two (measured). Restored afterwards.
-        torch.set_num_threads(1)
-    try:
+    # A 50-unit RNN gains nothing from intra-op threads: on the busy 2-core machine one training step took 11 ms
+    # with one thread and ~200 ms with two (measured).
+    with cpu_threads(1, ctx.device):
         _run(ctx)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: TaskContext) -> None:

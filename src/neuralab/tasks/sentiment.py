@@ -41,6 +41,7 @@ from neuralab.errors import ConfigError, DataError
 from neuralab.metrics import accuracy_from_logits, classification_metrics
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import EarlyStopping, make_loader
+from neuralab.utils import cpu_threads
 
 ARCHS = {
     # The slide's model: Embedding(max_words, 16) -> LSTM(32) -> Dense(1).
@@ -298,15 +299,10 @@ def run(ctx: TaskContext) -> None:
     arch = ctx.option("arch", "course")
     if arch not in ARCHS:
         raise ConfigError(f"option arch={arch!r} of task 'sentiment': expected one of {', '.join(ARCHS)}")
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # A 32-unit LSTM step is too small to share between threads: on a busy 2-core machine a fit took
-        # 1.1-3.4 s per epoch with 2 threads and 0.2 s with 1 (1,080 texts of 64 tokens, measured). Restored.
-        torch.set_num_threads(1)
-    try:
+    # A 32-unit LSTM step is too small to share between threads: on a busy 2-core machine a fit took 1.1-3.4 s
+    # per epoch with 2 threads and 0.2 s with 1 (1,080 texts of 64 tokens, measured).
+    with cpu_threads(1, ctx.device):
         _run(ctx, arch)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(ctx: TaskContext, arch: str) -> None:

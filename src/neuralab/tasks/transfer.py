@@ -37,7 +37,6 @@ Shape legend: images (N, C, S, S) float32, S = image_size; labels (N,) int64; lo
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ import neuralab
 from neuralab.data.images import ImageDataset, Normalizer, load_digits_images, read_dataset, stratified_split
 from neuralab.errors import ConfigError, DataError
 from neuralab.metrics import accuracy_from_logits
+from neuralab.models.registry import require_image_classifier
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import make_loader
 from neuralab.train.freeze import (
@@ -62,6 +62,7 @@ from neuralab.train.freeze import (
     snapshot,
     unfreeze,
 )
+from neuralab.utils import cpu_threads
 
 DEFAULT_ARCH = "lenet5"  # measured: the best transfer of the small CNNs here (see the module docstring)
 DIGITS_SIZE = 16  # the 8x8 digits upscaled (gesture-cnn needs >= 10); 28 costs 3.7x the time and adds no detail
@@ -382,26 +383,12 @@ def _report(ctx: TaskContext, data: dict[str, Any], pre: dict[str, Any], runs: l
 
 
 # --------------------------------------------------------------------------------------------- task
-def _image_arch(name: str) -> str:
-    from neuralab.models.registry import list_models, model_entry
-
-    def is_image(n: str) -> bool:
-        fields = {f.name for f in dataclasses.fields(model_entry(n).config_cls)}
-        return {"in_channels", "image_size", "num_classes"} <= fields
-
-    images = [n for n in list_models() if is_image(n)]
-    if name not in images:
-        known = "unknown model" if name not in list_models() else "not an image classifier"
-        raise ConfigError(f"option arch={name!r}: {known}; expected one of {', '.join(images)}")
-    return name
-
-
 @register_task("transfer", "transfer learning: pretrain a CNN on a source set, then learn a target from 10 labelled "
                "images per class with frozen layers, fine-tuned at a lower rate, and from scratch",
                default_data="scikit-learn's digits 0-4 -> 5-9 (embedded); --set source=PATH target=PATH",
                title="Transfer learning: frozen, fine-tuned and from scratch", options=OPTIONS)
 def run(ctx: TaskContext) -> None:
-    opts = {"arch": _image_arch(ctx.option("arch", DEFAULT_ARCH)),
+    opts = {"arch": require_image_classifier(ctx.option("arch", DEFAULT_ARCH)),
             "per_class": _positive_int(ctx, "per_class", 10),
             "val_per_class": _positive_int(ctx, "val_per_class", 20),
             "seeds": _positive_int(ctx, "seeds", 1 if ctx.quick else 3),
@@ -416,16 +403,11 @@ def run(ctx: TaskContext) -> None:
             raise ConfigError(f"option {key}={opts[key]}: expected a positive number")
     source_epochs = _positive_int(ctx, "source_epochs", 3 if ctx.quick else 10)
     epochs = ctx.epochs(full=30, quick=8)
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # Networks this small on batches of 16 gain nothing from intra-op threads; on the shared 2-core machine
-        # one thread trained 800 16x16 images 5.6x faster than two (0.15 s vs 0.87 s an epoch). Restored after.
-        torch.set_num_threads(1)
-    try:
+    # Networks this small on batches of 16 gain nothing from intra-op threads; on the shared 2-core machine one
+    # thread trained 800 16x16 images 5.6x faster than two (0.15 s vs 0.87 s an epoch).
+    with cpu_threads(1, ctx.device):
         data = load_data(ctx)
         pre = pretrain(ctx, opts["arch"], data, source_epochs)
         state = {k: v.detach().cpu() for k, v in pre["model"].state_dict().items()}
         runs = [transfer_once(ctx, opts["arch"], data, state, d, epochs, opts) for d in range(opts["seeds"])]
         _report(ctx, data, pre, runs, epochs, opts)
-    finally:
-        torch.set_num_threads(threads)
