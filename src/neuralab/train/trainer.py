@@ -29,7 +29,7 @@ from torch.utils.data import RandomSampler
 from neuralab.errors import ConfigError
 from neuralab.train.callbacks import LRScheduler
 from neuralab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from neuralab.utils import atomic_write_text, resolve_device
+from neuralab.utils import atomic_write_text, resolve_device, tune_cpu_allocator
 
 MetricFn = Callable[[torch.Tensor, torch.Tensor], float]
 
@@ -165,6 +165,8 @@ class Trainer:
         if checkpoint_every < 1:
             raise ConfigError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            tune_cpu_allocator()  # reuse freed batch buffers instead of mmap/munmap per batch (see its docstring)
         self.channels_last = channels_last
         self.batch_transform = batch_transform
         if channels_last:
