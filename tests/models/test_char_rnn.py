@@ -152,6 +152,13 @@ def test_one_hot_lookup_gives_the_dense_products_gradients():
     x = F.one_hot(ids, 7).double()
     assert torch.equal(one_hot_ids(x), ids)
     assert one_hot_ids(0.5 * x) is None and one_hot_ids(x.clone().requires_grad_()) is None
+    not_one_hot = x.clone()
+    not_one_hot[0, 0] = 0.0
+    not_one_hot[0, 1, (ids[0, 1] + 1) % 7] = 1.0  # same number of non-zeros: one row empty, one with two 1s
+    assert one_hot_ids(not_one_hot) is None
+    negative = x.clone()
+    negative[1, 2, (ids[1, 2] + 1) % 7] = -1.0  # a 1 plus a -1 still sums to 0
+    assert one_hot_ids(negative) is None
     grads = []
     for inp in (x, x.clone().requires_grad_(), ids):  # lookup, dense product, lookup from ids
         model.zero_grad()

@@ -18,7 +18,9 @@ Fast path: LSTM and GRU use torch's fused `nn.LSTM`/`nn.GRU` (oneDNN on CPU, cuD
 samples/s on the reference sizes on a 2-core CPU. On CPU the simple RNN therefore runs `TanhRecurrence`, the
 recurrence h_t = tanh(a_t + W_hh·h_{t−1}) with the input projection a_t = W_xh·x_t + b for all steps done as one
 matrix product and a hand-written backward pass through time (per step: one product and one product-and-add),
-645 samples/s on the same machine; a test proves it gives `nn.RNN`'s outputs and gradients. The weights live in
+645 samples/s on the same machine; a test proves it gives `nn.RNN`'s outputs and gradients. Its loop runs the
+recurrence through the logistic function (tanh(x) = 2σ(2x) − 1; torch's CPU sigmoid is ~6x faster than its
+tanh), which took the reference sizes from 3,300 to 3,600-3,700 samples/s on one thread. The weights live in
 an `nn.RNN` either way, so a model moves between the paths (and to cuDNN on GPU) unchanged. One-hot inputs
 (ids, or exact one-hot float vectors that need no gradient) make W_xh·x_t a column lookup instead of a
 (T·B, V) x (V, H) product.
@@ -75,12 +77,17 @@ class TanhRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-        hs = torch.empty_like(a)  # (T, B, H)
-        h, w_t = h0, w_hh.t()
+        # The loop runs on s_t = (h_t + 1) / 2 = σ(2·(a_t + h_{t−1}·W_hhᵀ)), because tanh(x) = 2σ(2x) − 1 and
+        # torch's CPU sigmoid is ~6x faster than its tanh (measured 7.6 vs 46 µs on a 128x128 batch, one
+        # thread). Substituting h_{t−1} = 2s_{t−1} − 1:
+        #     s_t = σ(z_t),  z_t = 2a_t − 2·W_hh·1 + s_{t−1}·(4W_hh)ᵀ
+        # so each step is one product-and-add in place and one sigmoid; h = 2s − 1 once for all steps after.
+        ss = torch.add((w_hh.sum(1) * -2.0).to(a.dtype), a, alpha=2.0)  # 2a_t − 2·W_hh·1, (T, B, H)
+        s, w4_t = (h0 + 1.0) * 0.5, (w_hh * 4.0).t()
         with _one_thread():
             for t in range(a.shape[0]):
-                torch.addmm(a[t], h, w_t, out=hs[t])
-                h = hs[t].tanh_()
+                s = ss[t].addmm_(s, w4_t).sigmoid_()
+        hs = ss.mul_(2.0).sub_(1.0)  # every h_t = 2s_t − 1
         ctx.save_for_backward(hs, h0, w_hh)
         return hs
 
@@ -88,7 +95,8 @@ class TanhRecurrence(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         hs, h0, w_hh = ctx.saved_tensors
         grad = grad.contiguous()
-        delta = 1.0 - hs * hs  # tanh'(·) for every step at once; overwritten in place with δ_t below
+        # tanh'(·) = 1 − h_t² for every step at once; overwritten in place with δ_t below
+        delta = torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1.0)
         e = grad[-1]
         with _one_thread():
             for t in range(hs.shape[0] - 1, 0, -1):
@@ -106,8 +114,11 @@ def one_hot_ids(x: torch.Tensor) -> torch.Tensor | None:
     """The ids of a float batch of exact one-hot vectors (B, T, V) -> (B, T), or None if it is not one."""
     if x.requires_grad or x.numel() == 0:
         return None  # a gradient with respect to the vectors themselves needs the dense product
-    if bool((x.amin() >= 0) & (x.sum(-1) == 1).all() & (x.amax(-1) == 1).all()):
-        return x.argmax(-1)
+    # Two passes over x: if every row's largest entry is 1 and x has exactly one non-zero per row, that
+    # non-zero is the 1 and every other entry is 0.
+    ids = x.argmax(-1)
+    if bool((x.gather(-1, ids.unsqueeze(-1)) == 1).all()) and int(x.count_nonzero()) == ids.numel():
+        return ids
     return None
 
 
@@ -123,7 +134,7 @@ def tanh_rnn_layer(rnn: nn.RNN, layer: int, x: torch.Tensor, h0: torch.Tensor,
     B, T, _ = x.shape
     # time-major for contiguous per-step slices: (B, T, F) -> (T·B, F) -> (T, B, H)
     if ids is not None:
-        a = (F.embedding(ids.t().reshape(-1), w_ih.t()) + b).view(T, B, -1)
+        a = F.embedding(ids.t().reshape(-1), w_ih.t() + b).view(T, B, -1)  # bias folded into the (V, H) table
     else:
         a = torch.addmm(b, x.transpose(0, 1).reshape(T * B, -1), w_ih.t()).view(T, B, -1)
     return TanhRecurrence.apply(a, h0, w_hh).transpose(0, 1)  # (B, T, H)
