@@ -54,12 +54,14 @@ def test_keras_parameter_count():
 def test_sequence_paths_agree_with_stepping_the_cell():
     torch.manual_seed(1)
     x = torch.randn(2, 4, 2, 5, 5, requires_grad=True)
-    layer = ConvLSTM(2, 3, return_sequences=True, return_state=True)
+    layer = ConvLSTM(2, 3, return_sequences=True, return_state=True, fused_input=False)
+    params = list(layer.parameters())
     seq_a, (h_a, c_a) = layer(x)
-    ga = torch.autograd.grad(seq_a.square().sum(), x)[0]
+    ga, *gpa = torch.autograd.grad(seq_a.square().sum(), [x, *params])
     layer.fused_input = True
     seq_b, (h_b, c_b) = layer(x)
-    gb = torch.autograd.grad(seq_b.square().sum(), x)[0]
+    gb, *gpb = torch.autograd.grad(seq_b.square().sum(), [x, *params])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(gpa, gpb, strict=True))
     h, c = None, None
     steps = []
     for t in range(4):
