@@ -59,6 +59,44 @@ def test_save_over_existing_dir_replaces_it_cleanly(tmp_path):
     assert torch.equal(next(loaded.parameters()), next(second.parameters()))
 
 
+def test_a_failed_swap_puts_the_previous_model_back(tmp_path, monkeypatch):
+    import os
+
+    from neuralab.train import checkpoint
+
+    first, second = _model(), _model()
+    with torch.no_grad():
+        next(second.parameters()).add_(1.0)
+    neuralab.save_model(first, tmp_path / "m")
+    real_replace, calls = os.replace, []
+
+    def failing_replace(src, dst):  # the second rename (new dir into place) fails, e.g. a full disk
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        neuralab.save_model(second, tmp_path / "m")
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    assert torch.equal(next(neuralab.load_model(tmp_path / "m").parameters()), next(first.parameters()))
+
+
+def test_a_save_killed_between_its_renames_is_recovered(tmp_path):
+    model = _model()
+    neuralab.save_model(model, tmp_path / "m")
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    (tmp_path / "m").rename(tmp_path / f".m.old-{dead_pid}")  # what SIGKILL between the renames leaves
+    loaded = neuralab.load_model(tmp_path / "m")  # the moved-aside model is found and put back
+    assert torch.equal(next(loaded.parameters()), next(model.parameters()))
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    (tmp_path / f".m.old-{dead_pid}").mkdir()  # a stale leftover beside a complete model is removed on save
+    neuralab.save_model(model, tmp_path / "m")
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
 def test_model_dir_has_ordinary_permissions(tmp_path):
     neuralab.save_model(_model(), tmp_path / "m")
     (tmp_path / "plain").mkdir()

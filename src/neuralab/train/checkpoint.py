@@ -12,6 +12,7 @@ NumPy and torch random states -- written atomically (temp file + rename) and rea
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
 import random
@@ -50,6 +51,7 @@ def save_model(model: nn.Module, directory: str | os.PathLike[str], extra: dict[
         raise ValueError("save_model needs a model built with neuralab.get_model (it has no model_name/config)")
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    _recover(directory)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         os.chmod(tmp, DIR_MODE)  # mkdtemp makes it 0700; the model dir should be as readable as any other
@@ -62,9 +64,14 @@ def save_model(model: nn.Module, directory: str | os.PathLike[str], extra: dict[
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         old = None
         if directory.exists():
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            old = directory.with_name(f"{_OLD_PREFIX.format(name=directory.name)}{os.getpid()}")
             os.replace(directory, old)
-        os.replace(tmp, directory)
+        try:
+            os.replace(tmp, directory)
+        except BaseException:
+            if old is not None and not directory.exists():
+                os.replace(old, directory)  # put the previous model back
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
@@ -73,10 +80,46 @@ def save_model(model: nn.Module, directory: str | os.PathLike[str], extra: dict[
     return directory
 
 
+_OLD_PREFIX = ".{name}.old-"  # the previous model dir, moved aside while the new one is renamed in
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _recover(directory: Path) -> None:
+    """Undo a `save_model` killed between its two renames (the model dir moved aside, the new one not yet in).
+
+    If `directory` is missing and a moved-aside copy from a process that is no longer running is beside it,
+    it is renamed back; other such copies of dead processes are removed.
+    """
+    prefix = _OLD_PREFIX.format(name=directory.name)
+    if not directory.parent.is_dir():
+        return
+    stale = []
+    for p in directory.parent.glob(f"{glob.escape(prefix)}*"):
+        pid = p.name[len(prefix):]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            stale.append(p)
+    for p in sorted(stale, key=lambda q: q.stat().st_mtime, reverse=True):
+        if not directory.exists() and (p / CONFIG_FILE).is_file():
+            os.replace(p, directory)
+        else:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def read_model_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate `directory/config.json`."""
     directory = Path(directory)
     cfg_path = directory / CONFIG_FILE
+    if not directory.exists():
+        _recover(directory)
     if not directory.is_dir():
         raise DataError(f"model directory {str(directory)!r} does not exist")
     if not cfg_path.is_file() or not (directory / WEIGHTS_FILE).is_file():
