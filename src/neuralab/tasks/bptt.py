@@ -38,6 +38,7 @@ import neuralab
 from neuralab.nn.rnn import Recurrent, SimpleRNNCell, keras_init_
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import make_loader
+from neuralab.utils import cpu_threads
 
 CELLS = ("rnn", "lstm", "gru")
 LABELS = {"rnn": "simple RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -370,12 +371,9 @@ def _clipping(ctx: TaskContext, T: int, n: int, epochs: int, seeds: int, lr: flo
                default_data="random sequences and a generated memory task (embedded)",
                title="BPTT: vanishing and exploding gradients, gradient clipping")
 def run(ctx: TaskContext) -> None:
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # 32-unit cells gain nothing from intra-op threads; on the busy 2-core machine a step of the clipping
-        # fit ran ~20x slower with two threads than with one (measured). Restored afterwards.
-        torch.set_num_threads(1)
-    try:
+    # 32-unit cells gain nothing from intra-op threads; on the busy 2-core machine a step of the clipping
+    # fit ran ~20x slower with two threads than with one (measured). Restored afterwards.
+    with cpu_threads(1, ctx.device):
         if ctx.opts.data is not None:
             from neuralab.errors import ConfigError
 
@@ -388,5 +386,3 @@ def run(ctx: TaskContext) -> None:
             _vanishing(ctx, T=100, seeds=5)
             _exploding(ctx, T=50, scales=[0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0], seeds=3)
             _clipping(ctx, T=50, n=1024, epochs=ctx.epochs(10, 3), seeds=5, lr=0.05, clip=1.0)
-    finally:
-        torch.set_num_threads(threads)

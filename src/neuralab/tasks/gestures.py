@@ -44,7 +44,7 @@ from neuralab.metrics import accuracy_from_logits, classification_metrics
 from neuralab.models.registry import require_image_classifier
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import EarlyStopping, make_loader
-from neuralab.utils import atomic_write_text
+from neuralab.utils import atomic_write_text, cpu_threads
 
 DEFAULT_ARCH = "gesture-cnn"
 DIGITS_SIZE = 28  # the 8x8 digits are upscaled to the MNIST size the course's networks are drawn for
@@ -371,16 +371,11 @@ def run(ctx: TaskContext) -> None:
     threads = ctx.option("threads", 1, int)
     if threads < 1:
         raise ConfigError(f"option threads={threads}: expected a positive integer")
-    before = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # One thread by default: on a shared 2-core machine (load ~7) an epoch of gesture-cnn over 10,000
-        # Fashion-MNIST images took 8.8 s with one thread and 63 s with two, the threads waiting on each other.
-        # On an idle machine with many cores, pass threads=N. Restored afterwards.
-        torch.set_num_threads(threads)
-    try:
+    # One thread by default: on a shared 2-core machine (load ~7) an epoch of gesture-cnn over 10,000
+    # Fashion-MNIST images took 8.8 s with one thread and 63 s with two, the threads waiting on each other.
+    # On an idle machine with many cores, pass threads=N. Restored afterwards.
+    with cpu_threads(threads, ctx.device):
         _run(ctx, arch, aug_spec)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _run(ctx: TaskContext, arch: str, aug_spec: str) -> None:

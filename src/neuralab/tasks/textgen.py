@@ -44,6 +44,7 @@ from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train import make_loader
 from neuralab.train.callbacks import LRScheduler
 from neuralab.train.trainer import TensorLoader
+from neuralab.utils import cpu_threads
 
 TEMPERATURES = (0.2, 0.5, 1.0)
 VAL_WINDOW = 256
@@ -224,12 +225,9 @@ def run(ctx: TaskContext) -> None:
     train_loader = RandomWindows(train_ids, seq_len, batch_size, steps)
     val_loader = make_loader(*windows(val_ids, val_window), batch_size=64)
     epochs = ctx.epochs(full=60, quick=2)
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        # One (B, H) x (H, 4H) product per step is too small to split across threads; on the shared 2-core
-        # machine two threads made an LSTM training step 8x slower (measured 18.4 s vs 2.2 s per batch).
-        torch.set_num_threads(1)
-    try:
+    # One (B, H) x (H, 4H) product per step is too small to split across threads; on the shared 2-core
+    # machine two threads made an LSTM training step 8x slower (measured 18.4 s vs 2.2 s per batch).
+    with cpu_threads(1, ctx.device):
         t0 = time.perf_counter()
         history = ctx.fit(trainer, train_loader, val_loader, epochs=epochs)
         train_seconds = sum(s or 0.0 for s in history["seconds"])
@@ -241,8 +239,6 @@ def run(ctx: TaskContext) -> None:
         samples = {t: generate_text(model, vocab, seed_text, length, t, seed=ctx.seed_for(f"sample-{t}"))
                    for t in TEMPERATURES}
         wall = time.perf_counter() - t0
-    finally:
-        torch.set_num_threads(threads)
 
     counts = torch.bincount(train_ids, minlength=len(vocab)).double()
     p = counts[counts > 0] / counts.sum()

@@ -38,6 +38,7 @@ from neuralab.models.seq2seq import masked_cross_entropy
 from neuralab.tasks.base import TaskContext, register_task
 from neuralab.train.callbacks import EarlyStopping
 from neuralab.train.trainer import TensorLoader
+from neuralab.utils import cpu_threads
 
 PAD, BOS, EOS = 0, 1, 2
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -269,16 +270,11 @@ def run(ctx: TaskContext) -> None:
                           metrics={"token_accuracy": token_accuracy},
                           callbacks=[EarlyStopping(monitor="val_loss", patience=3)])
     epochs = ctx.epochs(full=15, quick=3)
-    threads = torch.get_num_threads()
-    if ctx.device.type == "cpu":
-        torch.set_num_threads(1)  # per-step products of (B, 128) x (128, 512) are too small to share
-    try:
+    with cpu_threads(1, ctx.device):  # per-step products of (B, 128) x (128, 512) are too small to share
         history = ctx.fit(trainer, PairLoader(*tr, batch_size=batch_size, shuffle=True),
                           PairLoader(*va, batch_size=512), epochs=epochs)
         val_out, _ = translate(model, va[0], tgt_alpha, max_out, device=ctx.device)
         test_out, attn = translate(model, te[0], tgt_alpha, max_out, device=ctx.device)
-    finally:
-        torch.set_num_threads(threads)
 
     right = [o == t for o, t in zip(test_out, test.targets, strict=True)]
     exact = sum(right) / len(right)
