@@ -53,4 +53,14 @@ def test_real_series_with_the_shared_folder(shared_data):
 
 def test_task_is_registered_with_its_options():
     entry = list_tasks()["ar-vs-lstm"]
-    assert set(entry.options) == {"series_dir", "seeds"}
+    assert set(entry.options) == {"series_dir", "seeds", "part"}
+
+
+def test_part_option_is_checked_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from neuralab.cli import app
+
+    r = CliRunner().invoke(app, ["run", "ar-vs-lstm", "--quick", "--set", "part=tables", "--out", str(tmp_path),
+                                 "--device", "cpu"])
+    assert r.exit_code == 2 and "expected all, claims or real" in r.output

@@ -7,7 +7,9 @@
     stats     statsmodels AR and ARIMA (orders by AIC/BIC), naive and seasonal-naive baselines
     neural    registry window models (LSTM, GRU, MLP), recursive or direct multi-step, Gaussian head or
               residual intervals, scaling and windows from the training part only
-    ensemble  seed ensembles of the neural forecasters (forecasts averaged), settings chosen on a
+    hybrid    the ARIMA–ANN hybrid (Zhang 2003): an AR on the (log, differenced, seasonally differenced)
+              series plus a network forecasting the AR's residual
+    ensemble  seed ensembles of the neural forecasters or hybrids (forecasts averaged), settings chosen on a
               chronological validation split of the training part
 
 `make_forecaster(name, **options)` builds any of them by name (the CLI's `--model`).
@@ -30,17 +32,28 @@ from neuralab.forecast.base import (
     rolling_errors,
 )
 from neuralab.forecast.ensemble import NeuralEnsemble
+from neuralab.forecast.hybrid import HybridForecaster
 from neuralab.forecast.neural import NeuralForecaster
 from neuralab.forecast.stats import Naive, SeasonalNaive, StatsAR, StatsARIMA, unit_root
 
 FORECASTERS = ("naive", "seasonal-naive", "ar-hand", "ar", "arima", "lstm", "gru", "mlp", "lstm-ens", "gru-ens",
-               "mlp-ens")
+               "mlp-ens", "hybrid-mlp", "hybrid-lstm", "hybrid-gru", "hybrid-mlp-ens", "hybrid-lstm-ens",
+               "hybrid-gru-ens")
 
 
 def make_forecaster(name: str, **options: Any) -> Forecaster:
     """A forecaster by name: naive, seasonal-naive (m=), ar-hand (p=), ar (maxlag=, ic=), arima (max_p=,
     max_q=, ic=), lstm / gru / mlp (the options of `NeuralForecaster`), lstm-ens / gru-ens / mlp-ens (seeds=,
-    grid=, select_fraction=, select_h= and the options of `NeuralForecaster`)."""
+    grid=, select_fraction=, select_h=, select_metric= and the options of `NeuralForecaster`), hybrid-mlp /
+    hybrid-lstm / hybrid-gru (the options of `HybridForecaster`), hybrid-<kind>-ens (the ensemble options and
+    those of `HybridForecaster`)."""
+    if name in ("hybrid-mlp", "hybrid-lstm", "hybrid-gru"):
+        try:
+            return HybridForecaster(kind=name.split("-")[1], **options)
+        except TypeError as exc:
+            raise ConfigError(f"forecaster {name!r}: {exc}") from None
+    if name in ("hybrid-mlp-ens", "hybrid-lstm-ens", "hybrid-gru-ens"):
+        return NeuralEnsemble(kind=name.split("-")[1], member="hybrid", **options)
     if name in ("lstm", "gru", "mlp"):
         return NeuralForecaster(kind=name, **options)
     if name in ("lstm-ens", "gru-ens", "mlp-ens"):
@@ -55,6 +68,7 @@ def make_forecaster(name: str, **options: Any) -> Forecaster:
         raise ConfigError(f"forecaster {name!r}: {exc}") from None
 
 
-__all__ = ["FORECASTERS", "LEVELS", "ARFit", "Forecast", "Forecaster", "HandAR", "Naive", "NeuralEnsemble",
-           "NeuralForecaster", "RollingResult", "SeasonalNaive", "StatsAR", "StatsARIMA", "chronological_split",
-           "fit_ar", "make_forecaster", "mean_ci", "regression_errors", "rolling_errors", "unit_root"]
+__all__ = ["FORECASTERS", "LEVELS", "ARFit", "Forecast", "Forecaster", "HandAR", "HybridForecaster", "Naive",
+           "NeuralEnsemble", "NeuralForecaster", "RollingResult", "SeasonalNaive", "StatsAR", "StatsARIMA",
+           "chronological_split", "fit_ar", "make_forecaster", "mean_ci", "regression_errors", "rolling_errors",
+           "unit_root"]

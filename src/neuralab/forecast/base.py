@@ -101,6 +101,34 @@ def check_origins(y: np.ndarray, origins: np.ndarray, need: int, name: str) -> n
     return origins
 
 
+def log_series(y: np.ndarray, name: str, what: str) -> np.ndarray:
+    """log y for a forecaster's `log` option; a clear error naming the forecaster if y has a value <= 0."""
+    if not np.all(y > 0):
+        raise DataError(f"{name}: log needs a positive series; {what} has a value ≤ 0 (min {float(np.min(y)):.4g})")
+    return np.log(y)
+
+
+def horizon_rmse(y: np.ndarray, origins: np.ndarray, mean: np.ndarray, fallback: float) -> np.ndarray:
+    """RMSE (R,) of mean forecasts `mean` (k, R), 1..R steps ahead from `origins` (k,), against y (targets inside y).
+
+    A horizon no origin reaches (the validation part is too short) grows like √h from the last one measured, or
+    from `fallback` (one step's spread) when none is: the random-walk rule for forecast errors.
+    """
+    R = mean.shape[1]
+    err = np.full((len(origins), R), np.nan)
+    for i, o in enumerate(origins):
+        k = min(R, len(y) - o)
+        err[i, :k] = y[o:o + k] - mean[i, :k]
+    seen = np.isfinite(err).sum(axis=0)
+    rmse = np.full(R, np.nan)
+    rmse[seen > 0] = np.sqrt(np.nansum(err[:, seen > 0] ** 2, axis=0) / seen[seen > 0])
+    last = int(np.flatnonzero(np.isfinite(rmse))[-1]) if np.isfinite(rmse).any() else -1
+    base = rmse[last] if last >= 0 else float(fallback)
+    for k in range(last + 1, R):
+        rmse[k] = base * math.sqrt((k + 1) / (last + 1 if last >= 0 else 1))
+    return rmse
+
+
 def chronological_split(n: int, test_fraction: float = 0.2) -> int:
     """Index of the first test point: the last `test_fraction` of n points is the test part."""
     if not 0 < test_fraction < 1:

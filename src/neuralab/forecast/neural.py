@@ -19,7 +19,6 @@ Shape legend: context (k, w + 1) levels -> model input (k, w, 1) -> output (k, H
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -27,8 +26,8 @@ import numpy as np
 import torch
 
 from neuralab.data.series import check_length
-from neuralab.errors import ConfigError, DataError
-from neuralab.forecast.base import Forecaster, check_origins
+from neuralab.errors import ConfigError
+from neuralab.forecast.base import Forecaster, check_origins, horizon_rmse, log_series
 from neuralab.models.forecasters import gaussian_nll, point_mse
 from neuralab.models.registry import get_model
 from neuralab.train.callbacks import EarlyStopping
@@ -174,17 +173,7 @@ class NeuralForecaster(Forecaster):
         R = RESID_HORIZONS if self.strategy == "recursive" else H
         origins = np.arange(first, len(y))
         mean, _ = self._mean_paths(y, origins, R)
-        err = np.full((len(origins), R), np.nan)
-        for i, o in enumerate(origins):
-            k = min(R, len(y) - o)
-            err[i, :k] = y[o:o + k] - mean[i, :k]
-        seen = np.isfinite(err).sum(axis=0)
-        rmse = np.full(R, np.nan)
-        rmse[seen > 0] = np.sqrt(np.nansum(err[:, seen > 0] ** 2, axis=0) / seen[seen > 0])
-        last = int(np.flatnonzero(np.isfinite(rmse))[-1]) if np.isfinite(rmse).any() else -1
-        for k in range(last + 1, R):  # horizons the validation part is too short for: grow like √k
-            rmse[k] = rmse[last] * math.sqrt((k + 1) / (last + 1)) if last >= 0 else scale * math.sqrt(k + 1)
-        self.resid_rmse = rmse
+        self.resid_rmse = horizon_rmse(y, origins, mean, fallback=float(np.std(np.diff(y))))
         return self
 
     # ------------------------------------------------------------------------------------------ predict
@@ -192,10 +181,7 @@ class NeuralForecaster(Forecaster):
         """The values the network models: log y (option `log`) or y itself."""
         if not self.log:
             return y
-        if not np.all(y > 0):
-            raise DataError(f"{self.name}: log needs a positive series; {what} has a value ≤ 0 "
-                            f"(min {float(np.min(y)):.4g})")
-        return np.log(y)
+        return log_series(y, self.name, what)
 
     def _fitted(self) -> None:
         if self.model is None:
