@@ -59,3 +59,24 @@ def test_detector_scores_drive_attribution():
     base = baseline_of(rec.values, rec.channels)
     f = characterize(rec, ev["start"], ev["end"], base, channel_scores=scores)
     assert f.channels == ["temperature_c"] and f.contributions["temperature_c"] == pytest.approx(1.0)
+
+
+def test_an_event_whose_neighbourhood_has_no_readings_is_still_characterized():
+    # A sparse hospital record (PhysioNet-like): readings around the event are missing in every channel, so the
+    # local reference is empty and the rest of the record has to serve (this crashed with a ValueError before).
+    rec = simulate(hours=1, rate_hz=1, seed=2, anomalies=False)
+    start, end = 1800, 1830
+    rec.values[start - 400:start] = np.nan
+    rec.values[end + 1:end + 400] = np.nan
+    hr = rec.channels.index("heart_rate")
+    rec.values[start:end + 1, hr] += 40.0  # a sustained rise
+    base = baseline_of(rec.values, rec.channels)
+    f = characterize(rec, start, end, base)
+    assert f.channels[0] == "heart_rate" and f.kind in ("contextual", "collective")
+    d = f.as_dict(rec, score=2.0)
+    assert d["kind_reason"] and "nan" not in d["kind_reason"].lower()
+    none = rec.copy()
+    none.values[:] = np.nan  # nothing to compare at all: still an answer, not a crash
+    none.values[start:end + 1, hr] = 120.0
+    g = characterize(none, start, end, baseline_of(rec.values, rec.channels))
+    assert g.kind in ("point", "contextual", "collective")

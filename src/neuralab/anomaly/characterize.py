@@ -134,7 +134,8 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
     n = end - start + 1
     dur = duration_s(record, start, end)
     ref_idx = _reference(record, start, end, busy)
-    ref = x[ref_idx] if ref_idx.size >= 3 else x[np.setdiff1d(np.arange(len(record)), np.arange(start, end + 1))]
+    outside = x[np.setdiff1d(np.arange(len(record)), np.arange(start, end + 1))]
+    ref = x[ref_idx] if ref_idx.size >= 3 else outside
 
     dev: dict[str, float] = {}
     flat: dict[str, int] = {}
@@ -145,6 +146,9 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
         w = w[np.isfinite(w)]
         r = ref[:, i]
         r = r[np.isfinite(r)]
+        if not r.size:  # no reading of this channel near the event (a sparse or gappy record): use the rest
+            r = outside[:, i]
+            r = r[np.isfinite(r)]
         if not w.size or not r.size:
             continue
         center = float(np.median(r))
@@ -213,7 +217,12 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
                   "a sustained desaturation")
     else:
         kind = "contextual"
-        c = top if top in dev else max(dev, key=lambda k: abs(dev[k]))
+        if top in dev:
+            c = top
+        elif dev:
+            c = max(dev, key=lambda k: abs(dev[k]))
+        else:  # no channel has readings both in and around the event: name one that has readings in it
+            c = next((k for i, k in enumerate(ch) if np.isfinite(win[:, i]).any()), top)
         w = win[:, ch.index(c)]
         level = float(np.nanmedian(w))
         context = []
@@ -233,9 +242,12 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
         if still:
             context.append("while " + ", ".join(f"{CHANNEL_NAMES[p]} stays at "
                                                 f"{_fmt(p, float(np.nanmedian(win[:, ch.index(p)])))}" for p in still))
-        ref_c = float(np.nanmedian(ref[:, ch.index(c)]))
+        around = next((v[np.isfinite(v)] for v in (ref[:, ch.index(c)], outside[:, ch.index(c)])
+                       if np.isfinite(v).any()), None)
+        versus = (f"vs {_fmt(c, float(np.median(around)))} just before and after" if around is not None
+                  else "no reading of it before or after")
         where = " ".join(context) or "here: the correlated signals do not explain it"
-        reason = (f"{CHANNEL_NAMES[c]} of {_fmt(c, level)} (vs {_fmt(c, ref_c)} just before and after) would be "
+        reason = (f"{CHANNEL_NAMES[c]} of {_fmt(c, level)} ({versus}) would be "
                   f"ordinary in another context, but not {where}")
 
     # ---- source
@@ -271,8 +283,9 @@ def characterize(record: VitalsRecord, start: int, end: int, base: Baseline, *,
             def vs_base(k: str) -> float:
                 return (float(np.nanmedian(win[:, ch.index(k)])) - base.median[k]) / max(base.spread[k], 1e-6)
 
-            d = {k: vs_base(k) for k in [c, *partners] if k in base.median}
-            dc = d[c]
+            d = {k: vs_base(k) for k in [c, *partners]
+                 if k in base.median and np.isfinite(win[:, ch.index(k)]).any()}
+            dc = d.get(c, dc)
             partners = [p for p in partners if p in d]
         along = [p for p in partners if np.sign(d[p]) == np.sign(dc) and abs(d[p]) >= max(1.5, 0.3 * abs(dc))]
         if partners and not along:
