@@ -133,7 +133,7 @@ def test_masked_bidirectional_equals_torch_bilstm_on_the_unpadded_text():
 
 
 def test_ngram_ids_hash_bigrams_and_skip_padding():
-    from neuralab.models.sentiment import SentimentNgram, SentimentNgramConfig
+    from neuralab.models.sentiment_bow import SentimentNgram, SentimentNgramConfig
 
     m = SentimentNgram(SentimentNgramConfig(vocab_size=10, buckets=7, embed_dim=4, ngrams=3))
     tokens = torch.tensor([[0, 0, 3, 4, 5]])  # pre-padded: words 3 4 5

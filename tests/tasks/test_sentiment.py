@@ -136,3 +136,27 @@ def test_cli_bad_data_is_one_line_exit_2(tmp_path):
     result = CliRunner().invoke(app, ["run", "sentiment", "--data", str(empty), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "error:" in result.output and "empty.tsv: the file is empty" in result.output
+
+
+def test_quick_nbsvm_run_fits_ratios_on_training_texts_and_predicts(tmp_path):
+    r = run_task("sentiment", TaskOptions(quick=True, out=tmp_path, device="cpu", progress=False,
+                                          extra={"arch": "nbsvm", "buckets": "20000"}))
+    m = r.metrics
+    assert m["arch"] == "nbsvm" and m["num_params"] == m["vocab_size"] + 20000 + 1
+    assert m["test_roc_auc"] > 0.8  # measured 0.89 with the default buckets
+    model_dir = r.run_dir / "model"
+    cfg = json.loads((model_dir / "config.json").read_text())["config"]
+    assert cfg["buckets"] == 20000 and cfg["ngrams"] == 2 and cfg["init_scale"] == 0.02
+    assert "Naive Bayes log-count ratio" in r.report_html.read_text()
+    preds = predict(model_dir, ["I would happily watch it again.", "I want those two hours back."], device="cpu")
+    assert [p.label for p in preds] == ["positive", "negative"]  # the saved ratios travel with the weights
+
+
+def test_options_of_another_arch_are_errors(tmp_path):
+    with pytest.raises(ConfigError, match="option embed_dim of task 'sentiment' does not apply to arch=nbsvm"):
+        run_task("sentiment", TaskOptions(quick=True, out=tmp_path, extra={"arch": "nbsvm", "embed_dim": "8"}))
+    with pytest.raises(ConfigError, match="option init_scale .* does not apply to arch=course; .* arch=nbsvm"):
+        run_task("sentiment", TaskOptions(quick=True, out=tmp_path, extra={"init_scale": "0.1"}))
+    with pytest.raises(ConfigError, match="bad SentimentNBSVMConfig: init_scale must be > 0"):
+        run_task("sentiment", TaskOptions(quick=True, out=tmp_path, device="cpu", progress=False,
+                                          extra={"arch": "nbsvm", "init_scale": "0"}))

@@ -10,6 +10,7 @@ Importing a family's module registers its models:
     googlenet     googlenet                  GoogLeNet / Inception v1 for small images
     rnn_regressor rnn-regressor              one-to-one SimpleRNN(50) -> Dense 1 over a window
     sentiment     sentiment-lstm             many-to-one Embedding -> LSTM -> Dense 1 (course + strong)
+    sentiment_bow sentiment-ngram, sentiment-nbsvm   bag-of-n-grams baselines (fastText, NBSVM)
     char_rnn      char-rnn                   one-to-many character generator (SimpleRNN/LSTM/GRU)
     seq2seq       seq2seq                    many-to-many encoder-decoder LSTM/GRU, Luong/Bahdanau attention
     anomaly       lstm-autoencoder, convlstm-detector, convlstm   vital-sign anomaly detectors; bench ConvLSTM
@@ -28,6 +29,7 @@ from neuralab.models import (  # noqa: F401  (registers)
     resnet,
     rnn_regressor,
     sentiment,
+    sentiment_bow,
     seq2seq,
     vgg,
 )

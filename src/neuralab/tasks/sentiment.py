@@ -12,7 +12,13 @@
    texts only, `pad_sequences` ('pre' padding and truncation: the LSTM's last state follows the last words).
 3. Model `sentiment-lstm`: `arch=course` is the slide's Embedding(max_words, 16) -> LSTM(32) -> Dense 1;
    `arch=strong` a bidirectional LSTM (embedding 64, 32 units per direction, vocabulary 30000) over the real
-   tokens only (padding masked), its hidden states mean+max pooled, with dropout.
+   tokens only (padding masked), its hidden states mean+max pooled, with dropout. Not recurrent: `arch=ngram`
+   (`sentiment-ngram`, fastText's mean of word and hashed-bigram embeddings) and `arch=nbsvm`
+   (`sentiment-nbsvm`, Wang & Manning's NBSVM: binary words and hashed bigrams weighted by their Naive Bayes
+   log-count ratios, counted on the training split before training, then a linear logit). Measured on IMDB
+   (20k train / 5k val / 25k test, one CPU thread): course LSTM 86.85% test; ngram 88.47% (val 89.3%, maxlen
+   1000, embed_dim 16, 400k buckets); nbsvm with its defaults 91.36% test, val 92.10%, 8 epochs in 89 s
+   (`neuralab run sentiment --data aclImdb.tar.gz --set arch=nbsvm`).
 4. Report: accuracy, precision/recall/F1, ROC-AUC with the ROC curve, confusion matrix, the most confident
    mistakes (text excerpts), learning curves. The model is saved in `model/` with its tokenizer;
    `neuralab predict runs/sentiment/<run>/model "This film was excellent!"` classifies new texts.
@@ -53,25 +59,38 @@ ARCHS = {
                "pooling": "meanmax", "use_lengths": True},
     # Not recurrent: fastText's bag of words and hashed bigrams, the baseline an LSTM has to beat.
     "ngram": {"model": "sentiment-ngram", "embed_dim": 32, "buckets": 200_000, "dropout": 0.5},
+    # Not recurrent: NBSVM (Wang & Manning 2012), binary words and hashed bigrams weighted by their Naive Bayes
+    # log-count ratios, a linear logit. The strongest on IMDB (see the module docstring).
+    "nbsvm": {"model": "sentiment-nbsvm", "buckets": 2_097_152, "dropout": 0.0},
 }
+# The options that only some architectures read: giving one to another architecture is an error, not ignored.
+ARCH_OPTIONS = {"embed_dim": ("course", "strong", "ngram"), "ngrams": ("ngram", "nbsvm"),
+                "buckets": ("ngram", "nbsvm"), "init_scale": ("nbsvm",)}
 TRAIN_DEFAULTS = {"course": {"lr": 2e-3, "batch_size": 32, "max_words": 10000},
                   "strong": {"lr": 2e-3, "batch_size": 32, "max_words": 30000},
-                  "ngram": {"lr": 2e-3, "batch_size": 32, "max_words": 30000}}
+                  "ngram": {"lr": 2e-3, "batch_size": 32, "max_words": 30000},
+                  "nbsvm": {"lr": 1e-3, "batch_size": 32, "max_words": 30000}}
+# Default maxlen caps: an LSTM's cost grows with every step; a bag of n-grams reads a whole IMDB review (the
+# longest training review has 1,841 tokens) for little more than the cost of its first 400.
 MAXLEN_CAP = 400
+BAG_MAXLEN_CAP = 2048
+BAG_ARCHS = ("ngram", "nbsvm")
 OPTIONS = {
-    "arch": "course (Embedding 16 -> LSTM 32, the slide), strong (BiLSTM over real tokens, pooled) or ngram "
-            "(fastText bag of words and bigrams, not recurrent; default course)",
-    "max_words": "vocabulary limit of the tokenizer (default 10000 course, 30000 strong)",
+    "arch": "course (Embedding 16 -> LSTM 32, the slide), strong (BiLSTM over real tokens, pooled), ngram "
+            "(fastText bag of words and bigrams, not recurrent) or nbsvm (Naive-Bayes-weighted binary words and "
+            "bigrams, linear; the best on IMDB; default course)",
+    "max_words": "vocabulary limit of the tokenizer (default 10000 course, 30000 the others)",
     "maxlen": "tokens kept per text, padded/truncated at the start (default: the longest training text, at most "
-              f"{MAXLEN_CAP})",
+              f"{MAXLEN_CAP}, or {BAG_MAXLEN_CAP} for ngram and nbsvm)",
     "test_split": "test fraction when the data has no test split (default 0.2)",
     "batch_size": "training batch size (default 32)",
-    "lr": "Adam learning rate (default 2e-3)",
+    "lr": "Adam learning rate (default 2e-3, 1e-3 nbsvm)",
     "patience": "early-stopping patience in epochs on the validation loss (default 2)",
-    "embed_dim": "embedding size (default 16 course, 64 strong, 32 ngram)",
-    "dropout": "dropout rate (default 0 course, 0.3 strong, 0.5 ngram)",
-    "ngrams": "arch=ngram: the longest n-gram, 1-3 (default 2)",
-    "buckets": "arch=ngram: hash buckets for the n-grams (default 200000)",
+    "embed_dim": "embedding size (default 16 course, 64 strong, 32 ngram; not nbsvm)",
+    "dropout": "dropout rate (default 0 course, 0.3 strong, 0.5 ngram, 0 nbsvm: n-gram dropout)",
+    "ngrams": "arch=ngram/nbsvm: the longest n-gram, 1-3 (default 2)",
+    "buckets": "arch=ngram/nbsvm: hash buckets for the n-grams (default 200000 ngram, 2097152 nbsvm)",
+    "init_scale": "arch=nbsvm: starting weight of every feature, times its Naive Bayes log-ratio (default 0.02)",
 }
 VAL_FRACTION = 0.1
 QUICK_TRAIN, QUICK_TEST = 2000, 1000
@@ -242,7 +261,7 @@ def bce_logits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------ report
-def _plots(ctx: TaskContext, history: Any, m: dict[str, Any]) -> None:
+def _plots(ctx: TaskContext, history: Any, m: dict[str, Any], arch: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -258,7 +277,7 @@ def _plots(ctx: TaskContext, history: Any, m: dict[str, Any]) -> None:
 
     curve = m["roc_curve"]
     fig, (ax_r, ax_c) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_r.plot(curve["fpr"], curve["tpr"], label=f"LSTM (AUC {m['roc_auc']:.3f})")
+    ax_r.plot(curve["fpr"], curve["tpr"], label=f"{arch} (AUC {m['roc_auc']:.3f})")
     ax_r.plot([0, 1], [0, 1], ":", color="0.6", label="chance")
     ax_r.set_xlabel("false positive rate")
     ax_r.set_ylabel("true positive rate")
@@ -291,7 +310,8 @@ def _mistakes(data: LabelledTexts, probs: np.ndarray) -> list[list[Any]]:
 
 # ------------------------------------------------------------------------------------------------ task
 @register_task("sentiment", "many-to-one sentiment analysis: Embedding -> LSTM -> P(positive), course and strong "
-               "models, ROC, confusion matrix, confident mistakes; `neuralab predict` on new texts",
+               "models, bag-of-n-gram baselines (ngram, nbsvm), ROC, confusion matrix, confident mistakes; "
+               "`neuralab predict` on new texts",
                default_data="generated movie reviews (embedded); --data aclImdb.tar.gz, an IMDB folder, "
                             "a folder of train/dev TSVs (SST-2) or one TSV/CSV",
                title="Sentiment analysis with an LSTM (many-to-one)", options=OPTIONS)
@@ -312,6 +332,10 @@ def _run(ctx: TaskContext, arch: str) -> None:
         raise ConfigError(f"option test_split={test_split} of task 'sentiment': expected a fraction in (0, 1)")
     if max_words < 2:
         raise ConfigError(f"option max_words={max_words} of task 'sentiment': expected >= 2")
+    for key, archs in ARCH_OPTIONS.items():
+        if ctx.option(key) is not None and arch not in archs:
+            raise ConfigError(f"option {key} of task 'sentiment' does not apply to arch={arch}; it is read by "
+                              f"arch={' / '.join(archs)}")
     maxlen = ctx.option("maxlen", None, int)
     if maxlen is not None and maxlen < 1:
         raise ConfigError(f"option maxlen={maxlen} of task 'sentiment': expected >= 1")
@@ -327,7 +351,8 @@ def _run(ctx: TaskContext, arch: str) -> None:
         # percentile: SST-2's training set is mostly short phrases, and its 95th percentile (24 tokens) cut 22%
         # of the dev sentences (measured).
         lengths = [len(s) for s in tok.texts_to_sequences(splits["train"].texts)]
-        maxlen = int(min(MAXLEN_CAP, max(8, -(-max(lengths) // 8) * 8)))
+        cap = BAG_MAXLEN_CAP if arch in BAG_ARCHS else MAXLEN_CAP
+        maxlen = int(min(cap, max(8, -(-max(lengths) // 8) * 8)))
     x_tr, y_tr, st_tr = _encode(tok, splits["train"], maxlen)
     x_va, y_va, _ = _encode(tok, splits["val"], maxlen)
     x_te, y_te, st_te = _encode(tok, splits["test"], maxlen)
@@ -335,12 +360,17 @@ def _run(ctx: TaskContext, arch: str) -> None:
     ctx.seed("sentiment")
     # Embedding rows: the ids the tokenizer can produce (max_words, or fewer on a small corpus).
     spec = dict(ARCHS[arch])
-    spec["embed_dim"] = ctx.option("embed_dim", spec.get("embed_dim", 16), int)
+    if arch != "nbsvm":
+        spec["embed_dim"] = ctx.option("embed_dim", spec.get("embed_dim", 16), int)
     spec["dropout"] = ctx.option("dropout", spec.get("dropout", 0.0), float)
-    if arch == "ngram":
+    if arch in BAG_ARCHS:
         spec["ngrams"] = ctx.option("ngrams", spec.get("ngrams", 2), int)
         spec["buckets"] = ctx.option("buckets", spec.get("buckets", 200_000), int)
+    if arch == "nbsvm":
+        spec["init_scale"] = ctx.option("init_scale", 0.02, float)
     model = neuralab.get_model(spec.pop("model", "sentiment-lstm"), vocab_size=tok.vocab_size, **spec)
+    if arch == "nbsvm":
+        model.fit_ratios(x_tr, y_tr)  # the Naive Bayes log-count ratios: training texts only
     trainer = ctx.trainer("sentiment", model, bce_logits, lr=lr, clip_norm=5.0,
                           metrics={"accuracy": accuracy_from_logits},
                           callbacks=[EarlyStopping("val_loss", patience=patience)])
@@ -378,9 +408,17 @@ def _run(ctx: TaskContext, arch: str) -> None:
            f"text has {st_tr['mean_length']:.0f} tokens and {st_tr['truncated']:.1%} are cut.")
     r.heading("2. Model and training")
     cfg = model.config
-    if arch == "ngram":
+    grams = {1: "words", 2: "words and bigrams", 3: "words, bigrams and trigrams"}.get(getattr(cfg, "ngrams", 0))
+    if arch == "nbsvm":
+        described = (f"`sentiment-nbsvm` (NBSVM, Wang & Manning 2012): the binary {grams} of each text "
+                     f"({cfg.vocab_size:,} word ids, n-grams hashed into {cfg.buckets:,} buckets), each weighted "
+                     f"by its Naive Bayes log-count ratio from the training texts (smoothing {cfg.alpha}) -> "
+                     f"linear logit, weights starting at {cfg.init_scale}; n-gram dropout {cfg.dropout}; "
+                     f"{num_params:,} parameters")
+    elif arch == "ngram":
         described = (f"`sentiment-ngram`: the mean of the embeddings (E = {cfg.embed_dim}) of the text's words "
-                     f"({cfg.vocab_size:,} ids) and of its bigrams hashed into {cfg.buckets:,} buckets -> "
+                     f"({cfg.vocab_size:,} ids) and of its n-grams up to {cfg.ngrams} words hashed into "
+                     f"{cfg.buckets:,} buckets -> "
                      f"Dropout({cfg.dropout}) -> Dense(1) logit; {num_params:,} parameters; padding ignored")
     else:
         padding = "masked (each direction reads only the real tokens)" if cfg.use_lengths else \
@@ -393,7 +431,7 @@ def _run(ctx: TaskContext, arch: str) -> None:
            f"batch {batch_size}, gradient norm clipped at 5, binary cross-entropy on the logit, early stopping on "
            f"the validation loss (patience {patience}, best epoch restored). {len(history)} epochs in "
            f"{train_seconds:.1f} s; best epoch {best_epoch}, validation accuracy {val['accuracy']:.2%}.")
-    _plots(ctx, history, m)
+    _plots(ctx, history, m, arch)
     r.history(history)
     r.heading("3. Test evaluation")
     r.table(["metric", "value"], [["accuracy", m["accuracy"]], ["precision (positive)", b["precision"]],
