@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import io
 import json
+import signal
 import threading
 import time
 
@@ -146,7 +147,16 @@ def test_malformed_lines_are_reported_skipped_and_scoring_goes_on(model_dir, tmp
     assert hits and hits[0]["channels"][0] == "spo2"
 
 
-def test_follow_a_growing_file_until_max_samples(model_dir, tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler for the test: `_thread.interrupt_main` does nothing while SIGINT is ignored,
+    which it is in a process started in the background (`pytest &` from a script), and the test would hang."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_follow_a_growing_file_until_max_samples(model_dir, tmp_path, sigint_raises):
     lines = write_vitals_csv(_normal(3, 5), tmp_path / "src.csv").read_text().splitlines(keepends=True)
     path = tmp_path / "live.csv"
     path.write_text("".join(lines[:41]))  # header + 40 samples
@@ -175,7 +185,7 @@ def test_follow_a_growing_file_until_max_samples(model_dir, tmp_path):
     assert "150 samples read, 0 malformed line(s) skipped" in r.stderr
 
 
-def test_ctrl_c_prints_the_summary_and_exits_130(model_dir, tmp_path):
+def test_ctrl_c_prints_the_summary_and_exits_130(model_dir, tmp_path, sigint_raises):
     path = write_vitals_csv(_normal(1, 6), tmp_path / "live.csv")
     threading.Timer(1.0, _thread.interrupt_main).start()
     r = runner.invoke(APP, ["watch", str(path), "--follow", "--poll-interval", "0.05", "--model", model_dir])
