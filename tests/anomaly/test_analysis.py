@@ -160,3 +160,31 @@ def test_a_trained_detector_directory_can_be_used(tmp_path):
     assert res.analysis["detector"].startswith("ar from") and res.analysis["counts"]["contextual"] >= 1
     with pytest.raises(Exception, match="either --detector or --model"):
         analyze(EXAMPLE, model_dir=tmp_path / "det", detector="ar")
+
+
+def _hourly_stay(seed: int = 4):
+    """Two days on an hourly grid (an ICU stay's shape), no anomaly."""
+    return simulate(48.0, 1.0 / 3600.0, seed, anomalies=False, channels=["temperature_c", "heart_rate",
+                                                                       "systolic_bp", "diastolic_bp"])
+
+
+def test_on_an_hourly_grid_runs_one_quiet_reading_apart_are_one_event():
+    from neuralab.anomaly.analysis import _event_spans, merge_gap
+
+    assert merge_gap(1.0) == 30 and merge_gap(1.0 / 3600.0) == 1 and merge_gap(1.0 / 3600.0, 7200.0) == 2
+    flag = np.zeros(48, bool)
+    flag[[20, 22, 36]] = True  # one quiet hour between 20 and 22; 36 is far
+    assert _event_spans(flag, merge_gap(1.0 / 3600.0)) == [(20, 22), (36, 36)]
+
+
+def test_alarm_z_and_merge_s_override_and_are_checked():
+    rec = _hourly_stay()
+    res = analyze_record(rec, alarm_z=1e6)
+    assert res.threshold == 1e6 and res.analysis["threshold"] == 1e6
+    assert all(ev["detected_by"] == "rule monitors" for ev in res.analysis["events"])
+    from neuralab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="alarm_z must be > 0"):
+        analyze_record(rec, alarm_z=0.0)
+    with pytest.raises(ConfigError, match="merge_s must be >= 0"):
+        analyze_record(rec, merge_s=-1.0)

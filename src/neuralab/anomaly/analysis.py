@@ -17,6 +17,8 @@ The pipeline, top-down:
    outside the adult reference range (`RANGE_LIMITS`) for at least `RANGE_MIN_S` seconds — heart and pulse rate
    only at rest (the breathing rate, when recorded, not raised) so exercise does not count;
 4. **events**: runs of either merged (gaps up to `MERGE_S` seconds);
+   on a coarse grid (hourly ICU data) runs one quiet reading apart are one event too; `alarm_z` and `merge_s`
+   override the alarm level and the merge gap (calibrate them on your own labelled or injected recordings);
 5. **characterize** each event (`characterize.characterize`): kind (point / contextual / collective), source
    (sensor fault / physiological), channels with their share of the score, evidence in numbers, and the knowledge
    base's findings with possible causes;
@@ -240,6 +242,12 @@ def _event_spans(flag: np.ndarray, gap: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans]
 
 
+def merge_gap(rate_hz: float, merge_s: float | None = None) -> int:
+    """Readings between two runs that still make them one event: `merge_s` (default `MERGE_S`) seconds, and at
+    least one reading, so on a coarse grid (hourly ICU data) a single quiet reading does not split an episode."""
+    return max(1, int(round((MERGE_S if merge_s is None else merge_s) * rate_hz)))
+
+
 def _trim(record: VitalsRecord, start: int, end: int, k: float = 4.0, ref: int = 60) -> tuple[int, int]:
     """Trim a detector event to the readings that are themselves away from their neighbours.
 
@@ -280,12 +288,28 @@ def headline_of(counts: dict[str, int], file: str) -> str:
 
 
 def analyze_record(record: VitalsRecord, *, detector: str | None = None, model_dir: str | Path | None = None,
-                   seed: int = 0, file: str | None = None, max_events: int = 500) -> Result:
-    """Analyse one recording (see the module docstring); returns the analysis and the arrays behind it."""
+                   seed: int = 0, file: str | None = None, max_events: int = 500,
+                   alarm_z: float | None = None, merge_s: float | None = None) -> Result:
+    """Analyse one recording (see the module docstring); returns the analysis and the arrays behind it.
+
+    Args:
+        record: the recording.
+        detector: a detector name to train on the fly on simulated normal data (default `DEFAULT_DETECTOR`).
+        model_dir: a detector trained with `neuralab vitals train` (its threshold is kept unless `alarm_z`).
+        seed: the seed of the on-the-fly training.
+        file: the name shown in the outputs.
+        max_events: the strongest this many events are reported.
+        alarm_z: the detector's alarm level (default: `ALARM_Z` robust spreads for the on-the-fly AR detector).
+        merge_s: events closer than this many seconds are one event (default `MERGE_S`); at least one reading.
+    """
     from neuralab.anomaly.characterize import characterize, night_mask
     from neuralab.anomaly.knowledge import DISCLAIMER, baseline_of
 
     t0 = time.perf_counter()
+    if alarm_z is not None and not alarm_z > 0:
+        raise ConfigError(f"alarm_z must be > 0 (robust spreads of the detector's residual); got {alarm_z}")
+    if merge_s is not None and not merge_s >= 0:
+        raise ConfigError(f"merge_s must be >= 0 seconds; got {merge_s}")
     if len(record) < 20:
         raise DataError(f"{record.source}: {len(record)} rows; an analysis needs at least 20 readings")
     usable = [c for i, c in enumerate(record.channels) if np.isfinite(record.values[:, i]).any()]
@@ -324,6 +348,8 @@ def analyze_record(record: VitalsRecord, *, detector: str | None = None, model_d
     thr = float(det.threshold.value)
     if model_dir is None and det.name == "ar":
         thr = max(ALARM_Z, thr)
+    if alarm_z is not None:
+        thr = float(alarm_z)
     night = night_mask(record)
     rules = monitors(record, rate, night)
     by_rule = rules.max(axis=1) > 0
@@ -331,7 +357,7 @@ def analyze_record(record: VitalsRecord, *, detector: str | None = None, model_d
     flag = by_det | by_rule
     # rule evidence counts in the attribution too, on the detector's scale
     ch_scores = np.maximum(ch_scores, thr * rules)
-    gap = int(round(MERGE_S * rate))
+    gap = merge_gap(rate, merge_s)
     spans = [_trim(record, s, e) if not by_rule[s:e + 1].any() else (s, e) for s, e in _event_spans(flag, gap)]
     truncated = len(spans) > max_events
     if truncated:
