@@ -25,16 +25,20 @@ def test_tune_cpu_allocator_reuses_freed_batch_memory_and_can_be_turned_off():
 
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc malloc only")
-    # Each process: allocate and free a 6 MB tensor 50 times; count the page faults of the loop. With glibc's
-    # defaults every allocation is a fresh mmap (~1,500 faults each, ~75,000 in all); tuned, the heap grows once
-    # and the freed block is reused.
+    # Each process: training steps of the course's gesture CNN (batch 64); count the page faults of 5 steps after
+    # a warm-up. With glibc's defaults the step's large buffers are mmap'ed and unmapped again every step
+    # (measured ~3,300 faults per step); tuned, the freed buffers are reused.
     code = (
-        "import resource, torch, sys\n"
+        "import resource, torch, torch.nn.functional as F, neuralab\n"
         "from neuralab.utils import tune_cpu_allocator\n"
         "ok = tune_cpu_allocator(); assert tune_cpu_allocator() == ok\n"
-        "torch.zeros(1_500_000)\n"
+        "torch.set_num_threads(1)\n"
+        "m = neuralab.get_model('gesture-cnn', num_classes=24)\n"
+        "x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 24, (64,))\n"
+        "def step(): m.zero_grad(); F.cross_entropy(m(x), y).backward()\n"
+        "for _ in range(3): step()\n"
         "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "for _ in range(50): torch.zeros(1_500_000).add_(1)\n"
+        "for _ in range(5): step()\n"
         "print(ok, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)\n"
     )
     import os
@@ -47,4 +51,4 @@ def test_tune_cpu_allocator_reuses_freed_batch_memory_and_can_be_turned_off():
     tuned, faults_tuned = run({})
     system, faults_system = run({"NEURALAB_MALLOC": "system"})
     assert tuned and not system
-    assert faults_tuned < 5_000 and faults_system > 10 * faults_tuned, (faults_tuned, faults_system)
+    assert faults_system > 10 * max(faults_tuned, 100), (faults_tuned, faults_system)
