@@ -96,3 +96,26 @@ def test_bad_ensembles_are_refused():
     with pytest.raises(ConfigError, match="one kind per ensemble"):
         NeuralEnsemble.from_members([NeuralForecaster("mlp", window=4, epochs=1).fit(y),
                                      NeuralForecaster("gru", window=4, epochs=1, hidden_size=4).fit(y)])
+
+
+def test_direct_ensemble_chosen_for_twelve_steps_on_the_validation_split_only():
+    rng = np.random.default_rng(5)
+    y = 0.05 * np.arange(240) + ar2(240, rng)
+    n_train = 192
+    kw = {"seeds": (0, 1), "window": 6, "epochs": 3, "patience": 3, "hidden_size": 8, "strategy": "direct",
+          "horizon": 12}
+    grid = {"transform": ("level", "diff")}
+    ens = NeuralEnsemble("mlp", grid=grid, select_h=12, select_metric="mae", **kw).fit(y[:n_train])
+    assert all(m.strategy == "direct" and m.H == 12 for m in ens.members)
+    best, score = min(ens.selection, key=lambda sc: sc[1])
+    assert ens.config == best
+    # the score: MAE of steps 1..12 pooled over the validation origins, the trial trained on the first 80%
+    n_fit = 154
+    trial = NeuralEnsemble("mlp", **{**kw, **best}).fit(y[:n_fit])
+    assert score == pytest.approx(rolling_errors(trial, y[:n_train], n_fit, 12).multi_step["mae"])
+    other = y.copy()
+    other[n_train:] = -100.0  # another future: the same choice, the same 12-step forecast from the first origin
+    again = NeuralEnsemble("mlp", grid=grid, select_h=12, select_metric="mae", **kw).fit(other[:n_train])
+    assert again.config == ens.config and again.selection == ens.selection
+    np.testing.assert_array_equal(again.predict_mean(other, np.array([n_train]), 12),
+                                  ens.predict_mean(y, np.array([n_train]), 12))
