@@ -168,3 +168,19 @@ def test_one_hot_lookup_gives_the_dense_products_gradients():
     for other in grads[1:]:
         for a, b in zip(grads[0], other, strict=True):
             assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_sequence_cross_entropy_reads_time_major_views_without_reordering_the_mean():
+    from neuralab.models.char_rnn import sequence_cross_entropy
+
+    torch.manual_seed(0)
+    time_major = torch.randn(7, 3, 5, requires_grad=True)  # (T, B, V) storage
+    targets = torch.randint(0, 5, (3, 7))
+    view = time_major.transpose(0, 1)  # (B, T, V), not contiguous
+    assert not view.is_contiguous()
+    a = sequence_cross_entropy(view, targets)
+    b = F.cross_entropy(view.contiguous().reshape(-1, 5), targets.reshape(-1))
+    assert torch.allclose(a, b, atol=1e-6)
+    ga, = torch.autograd.grad(a, time_major)
+    gb, = torch.autograd.grad(b, time_major)
+    assert torch.allclose(ga, gb, atol=1e-7)

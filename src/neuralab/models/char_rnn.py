@@ -237,7 +237,12 @@ class CharRNN(nn.Module):
             out, state = self._fast_rnn(z, state, ids)
         else:
             out, state = self.rnn(z, state)
-        logits = self.head(self.drop(out))
+        if out.ndim == 3 and not out.is_contiguous() and out.transpose(0, 1).is_contiguous():
+            # the CPU fast path stores the steps time-major (T, B, H): apply the head there and hand back a
+            # (B, T, V) view, so neither direction copies the hidden states (sequence_cross_entropy reads it as is)
+            logits = self.head(self.drop(out.transpose(0, 1))).transpose(0, 1)
+        else:
+            logits = self.head(self.drop(out))
         return (logits, state) if return_state else logits
 
     @torch.no_grad()
@@ -278,7 +283,12 @@ class CharRNN(nn.Module):
 
 def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over every step: logits (B, T, V), targets (B, T) -> scalar (nats per character)."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))  # (B·T, V) vs (B·T,)
+    V = logits.shape[-1]
+    if logits.ndim == 3 and not logits.is_contiguous() and logits.transpose(0, 1).is_contiguous():
+        # a (B, T, V) view of time-major logits (CharRNN's CPU path): the mean over all (t, b) pairs does not
+        # depend on their order, so read them time-major instead of copying them batch-major
+        return F.cross_entropy(logits.transpose(0, 1).reshape(-1, V), targets.transpose(0, 1).reshape(-1))
+    return F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))  # (B·T, V) vs (B·T,)
 
 
 def bench_data(n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, object]:
