@@ -184,3 +184,30 @@ def test_sequence_cross_entropy_reads_time_major_views_without_reordering_the_me
     ga, = torch.autograd.grad(a, time_major)
     gb, = torch.autograd.grad(b, time_major)
     assert torch.allclose(ga, gb, atol=1e-7)
+
+
+def test_loop_threads_runs_the_faster_count_and_rechecks_the_other():
+    from neuralab.models.char_rnn import LoopThreads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        lt = LoopThreads(recheck=4, probe=2)
+
+        def seen():  # thread count at each of 5 steps of one loop
+            out = []
+            with lt.run("forward") as loop:
+                for _ in range(5):
+                    loop.step()
+                    out.append(torch.get_num_threads())
+            assert torch.get_num_threads() == 2  # restored
+            return out
+
+        assert seen() == [1, 1, 2, 2, 2]  # nothing known: probe 1 thread, then all threads; both timed
+        assert set(lt.cost) == {("forward", 1), ("forward", 2)}
+        lt.cost = {("forward", 1): 1.0, ("forward", 2): 5.0}  # one thread measured faster (a busy machine)
+        assert seen() == [1] * 5 and seen() == [1] * 5  # calls 2, 3
+        assert seen() == [2, 2, 1, 1, 1]  # call 4: a short probe of the other count, then the best again
+        assert lt.cost[("forward", 2)] < 5.0  # the probe's real timing moved the estimate
+    finally:
+        torch.set_num_threads(before)

@@ -20,7 +20,8 @@ recurrence h_t = tanh(a_t + W_hh·h_{t−1}) with the input projection a_t = W_x
 matrix product and a hand-written backward pass through time (per step: one product and one product-and-add),
 645 samples/s on the same machine; a test proves it gives `nn.RNN`'s outputs and gradients. Its loop runs the
 recurrence through the logistic function (tanh(x) = 2σ(2x) − 1; torch's CPU sigmoid is ~6x faster than its
-tanh), which took the reference sizes from 3,300 to 3,600-3,700 samples/s on one thread. The weights live in
+tanh), which took the reference sizes from 3,300 to 3,600-3,700 samples/s on one thread; `LoopThreads` then
+picks one or all threads for the per-step loops by timing both, as the machine's load allows. The weights live in
 an `nn.RNN` either way, so a model moves between the paths (and to cuDNN on GPU) unchanged. One-hot inputs
 (ids, or exact one-hot float vectors that need no gradient) make W_xh·x_t a column lookup instead of a
 (T·B, V) x (V, H) product.
@@ -35,6 +36,9 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -48,22 +52,82 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-class _one_thread:
-    """Run the per-step loop on one intra-op thread (restored afterwards).
+class LoopThreads:
+    """The intra-op thread count of the per-step loops, chosen by measuring (like cuDNN's benchmark mode).
 
-    The per-step products are (B, H) x (H, H), too small to split across threads: with two threads on a busy
-    2-core machine the hand-offs made the reference char-rnn's training 10x slower (measured 64 vs 682
-    samples/s). The large products outside the loop keep every thread.
+    The per-step products are small, (B, H) x (H, H). On an idle machine two threads share them well (the
+    reference char-rnn trained 20 vs 24 ms per batch with two threads for its loops on the 2-core machine), but
+    on a busy machine every hand-off waits for a descheduled thread (measured 80x slower per step with two CPU
+    hogs running). So each loop kind ("forward", "backward") keeps a moving average of the time per step with 1
+    and with all threads and runs the faster; the first `probe` steps of every `recheck`-th loop run the other
+    count instead, so the choice follows the machine's load at a small cost. The products outside the loops
+    always keep every thread. Per process; `reset()` forgets the timings.
+
+    Usage:  with LOOP_THREADS.run("forward") as loop: for t in ...: loop.step(); ...
     """
 
-    def __enter__(self) -> None:
-        self.threads = torch.get_num_threads()
-        if self.threads > 1:
-            torch.set_num_threads(1)
+    def __init__(self, recheck: int = 32, probe: int = 8) -> None:
+        self.recheck, self.probe = recheck, probe
+        self.reset()
 
-    def __exit__(self, *exc: object) -> None:
-        if self.threads > 1:
+    def reset(self) -> None:
+        self.cost: dict[tuple[str, int], float] = {}  # (kind, threads) -> seconds per step (moving average)
+        self.calls: dict[str, int] = {}
+
+    def record(self, kind: str, threads: int, seconds_per_step: float) -> None:
+        old = self.cost.get((kind, threads))
+        self.cost[(kind, threads)] = seconds_per_step if old is None else 0.7 * old + 0.3 * seconds_per_step
+
+    def best(self, kind: str, options: tuple[int, ...]) -> int:
+        known = [k for k in options if (kind, k) in self.cost]
+        return min(known, key=lambda k: self.cost[(kind, k)]) if known else options[-1]
+
+    @contextlib.contextmanager
+    def run(self, kind: str) -> Iterator[_Loop]:
+        """A loop with the chosen thread count (restored afterwards); call `.step()` at the start of each step."""
+        before = torch.get_num_threads()
+        options = (1, before) if before > 1 else (1,)
+        n = self.calls[kind] = self.calls.get(kind, 0) + 1
+        best = self.best(kind, options)
+        untried = [k for k in options if (kind, k) not in self.cost]
+        other = untried[0] if untried else next((k for k in options if k != best), best)
+        probing = other != best and (bool(untried) or n % self.recheck == 0)
+        loop = _Loop(self, kind, other if probing else best, best if probing else None)
+        try:
+            yield loop
+        finally:
+            loop.finish()
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
+
+
+class _Loop:
+    """One timed loop of `LoopThreads.run`: with a probe, its first `probe` steps run `threads` and the rest `then`."""
+
+    def __init__(self, owner: LoopThreads, kind: str, threads: int, then: int | None) -> None:
+        self.owner, self.kind, self.threads, self.then = owner, kind, threads, then
+        torch.set_num_threads(threads)
+        self.calls, self.phase_start, self.t0 = 0, 0, time.perf_counter()
+
+    def step(self) -> None:
+        """Call at the start of every step: ends the probe after `probe` steps."""
+        if self.then is not None and self.calls == self.owner.probe:
+            self._record()
+            self.threads, self.then = self.then, None
             torch.set_num_threads(self.threads)
+            self.phase_start, self.t0 = self.calls, time.perf_counter()
+        self.calls += 1
+
+    def _record(self) -> None:
+        steps = self.calls - self.phase_start
+        if steps > 0:
+            self.owner.record(self.kind, self.threads, (time.perf_counter() - self.t0) / steps)
+
+    def finish(self) -> None:
+        self._record()
+
+
+LOOP_THREADS = LoopThreads()
 
 
 class TanhRecurrence(torch.autograd.Function):
@@ -84,8 +148,9 @@ class TanhRecurrence(torch.autograd.Function):
         # so each step is one product-and-add in place and one sigmoid; h = 2s − 1 once for all steps after.
         ss = torch.add((w_hh.sum(1) * -2.0).to(a.dtype), a, alpha=2.0)  # 2a_t − 2·W_hh·1, (T, B, H)
         s, w4_t = (h0 + 1.0) * 0.5, (w_hh * 4.0).t()
-        with _one_thread():
+        with LOOP_THREADS.run("forward") as loop:
             for t in range(a.shape[0]):
+                loop.step()
                 s = ss[t].addmm_(s, w4_t).sigmoid_()
         hs = ss.mul_(2.0).sub_(1.0)  # every h_t = 2s_t − 1
         ctx.save_for_backward(hs, h0, w_hh)
@@ -98,8 +163,9 @@ class TanhRecurrence(torch.autograd.Function):
         # tanh'(·) = 1 − h_t² for every step at once; overwritten in place with δ_t below
         delta = torch.addcmul(torch.ones((), dtype=hs.dtype, device=hs.device), hs, hs, value=-1.0)
         e = grad[-1]
-        with _one_thread():
+        with LOOP_THREADS.run("backward") as loop:
             for t in range(hs.shape[0] - 1, 0, -1):
+                loop.step()
                 d = delta[t].mul_(e)
                 e = torch.addmm(grad[t - 1], d, w_hh)
             d0 = delta[0].mul_(e)
