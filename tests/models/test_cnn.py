@@ -70,8 +70,9 @@ def test_lenet5_has_the_keras_parameter_count():
     #   total                                  61,706
     model = build("lenet5")
     assert n_params(model) == 156 + 2_416 + 48_120 + 10_164 + 850 == 61_706
-    assert [type(m) for m in model.features] == [nn.Conv2d, nn.Tanh, nn.AvgPool2d] * 2
-    assert [type(m) for m in model.classifier] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+    assert all(isinstance(m, t) for m, t in zip(model.features, [nn.Conv2d, nn.Tanh, nn.AvgPool2d] * 2, strict=True))
+    assert all(isinstance(m, t) for m, t in zip(model.classifier, [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear],
+                                                strict=True))
     assert model.features.conv1.padding == (2, 2)  # Keras padding="same" for a 5x5 kernel
     assert model.features(torch.zeros(2, 1, 28, 28)).shape == (2, 16, 5, 5)
 

@@ -92,3 +92,25 @@ def test_course_values() -> None:
     assert A.sigmoid_grad(z)[0].item() == 0.25
     torch.testing.assert_close(A.tanh_grad(z), 1 - torch.tanh(z) ** 2)
     assert A.sigmoid_grad(z)[2].item() == pytest.approx(0.006648, abs=1e-6)
+
+
+def test_fast_tanh_module_matches_torch_tanh_values_and_gradients():
+    import torch
+    from torch import nn
+
+    from neuralab.nn.activations import Tanh, activation_module
+
+    assert isinstance(activation_module("tanh"), nn.Tanh)
+    torch.manual_seed(0)
+    x = (torch.randn(10_000) * 4).requires_grad_()
+    y = Tanh()(x)
+    ref = torch.tanh(x)
+    assert (y - ref).abs().max() < 3e-7  # float32 on the CPU: 2σ(2x) − 1
+    g = torch.randn(10_000)
+    (gx,) = torch.autograd.grad(y, x, g)
+    assert torch.allclose(gx, g * (1 - y.detach() ** 2), atol=1e-6)
+    assert torch.equal(Tanh()(torch.tensor([-30.0, 0.0, 30.0])), torch.tensor([-1.0, 0.0, 1.0]))
+    x64 = torch.randn(100, dtype=torch.float64)
+    assert torch.equal(Tanh()(x64), torch.tanh(x64))  # other dtypes: torch.tanh itself
+    with torch.no_grad():
+        assert torch.equal(Tanh()(x.detach()), y.detach())

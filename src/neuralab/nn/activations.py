@@ -65,10 +65,41 @@ def leaky_relu_grad(z: torch.Tensor, slope: float = LEAKY_SLOPE) -> torch.Tensor
     return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, slope))
 
 
+class _SigmoidTanh(torch.autograd.Function):
+    """tanh(x) = 2σ(2x) − 1 forward; torch's fused tanh' = 1 − tanh² backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+class Tanh(nn.Tanh):
+    """nn.Tanh, computed as 2σ(2x) − 1 for float32 tensors on the CPU.
+
+    torch's CPU tanh is several times slower than its sigmoid (measured 46 vs 7.6 µs for 16,384 values on one
+    thread; 0.67 ms of a 3.75 ms lenet5 training step went to the first layer's tanh alone). The identity
+    tanh(x) = 2σ(2x) − 1 is exact; in float32 it differs from torch.tanh by at most a few units of 1e-7 (the
+    rounding of σ near 1/2), far below what training notices. Other dtypes and devices use torch.tanh.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.float32 and x.device.type == "cpu":
+            return _SigmoidTanh.apply(x) if torch.is_grad_enabled() and x.requires_grad else \
+                torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+        return torch.tanh(x)
+
+
 # name -> (function, derivative, torch module used in models)
 ACTIVATIONS: dict[str, tuple[Callable, Callable, Callable[[], nn.Module]]] = {
     "sigmoid": (sigmoid, sigmoid_grad, nn.Sigmoid),
-    "tanh": (tanh, tanh_grad, nn.Tanh),
+    "tanh": (tanh, tanh_grad, Tanh),
     "relu": (relu, relu_grad, nn.ReLU),
     "leaky_relu": (leaky_relu, leaky_relu_grad, lambda: nn.LeakyReLU(LEAKY_SLOPE)),
     "identity": (lambda z: z, torch.ones_like, nn.Identity),
