@@ -65,12 +65,16 @@ def leaky_relu_grad(z: torch.Tensor, slope: float = LEAKY_SLOPE) -> torch.Tensor
     return torch.where(z > 0, torch.ones_like(z), torch.full_like(z, slope))
 
 
+def _tanh_via_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)  # tanh(x) = 2σ(2x) − 1, in place after the sigmoid
+
+
 class _SigmoidTanh(torch.autograd.Function):
     """tanh(x) = 2σ(2x) − 1 forward; torch's fused tanh' = 1 − tanh² backward."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        y = torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+        y = _tanh_via_sigmoid(x)
         ctx.save_for_backward(y)
         return y
 
@@ -91,8 +95,7 @@ class Tanh(nn.Tanh):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.float32 and x.device.type == "cpu":
-            return _SigmoidTanh.apply(x) if torch.is_grad_enabled() and x.requires_grad else \
-                torch.sigmoid(x * 2.0).mul_(2.0).sub_(1.0)
+            return _SigmoidTanh.apply(x) if torch.is_grad_enabled() and x.requires_grad else _tanh_via_sigmoid(x)
         return torch.tanh(x)
 
 

@@ -88,7 +88,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:  # e.g. PermissionError: the process exists but belongs to someone else
         return True
     return True
 
