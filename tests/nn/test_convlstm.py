@@ -1,5 +1,5 @@
 """ConvLSTM: the fused-convolution cell against a gate-by-gate evaluation of the equations (oracle), both sequence
-paths against each other, shapes and errors."""
+paths against each other, the hand-written BPTT against finite differences (gradcheck), shapes and errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from neuralab.errors import ConfigError
-from neuralab.nn.convlstm import ConvLSTM, ConvLSTMCell
+from neuralab.nn.convlstm import ConvLSTM, ConvLSTMCell, ConvLSTMSequence
 
 
 def _equations(cell: ConvLSTMCell, x, h_prev, c_prev):
@@ -72,6 +72,57 @@ def test_sequence_paths_agree_with_stepping_the_cell():
     assert torch.allclose(h_a, seq_a[:, -1]) and torch.allclose(ga, gb, atol=1e-5)
     last = ConvLSTM(2, 3)(x)
     assert last.shape == (2, 3, 5, 5)
+
+
+def test_hand_written_bptt_passes_gradcheck():
+    # float64 finite differences for every input of the sequence function: zx, W_h, H_0, C_0
+    torch.manual_seed(2)
+    T, B, Fh, H, W = 3, 2, 2, 4, 3
+    args = [torch.randn(T, B, 4 * Fh, H, W, dtype=torch.float64, requires_grad=True),
+            (0.5 * torch.randn(4 * Fh, Fh, 3, 3, dtype=torch.float64)).requires_grad_(),
+            torch.randn(B, Fh, H, W, dtype=torch.float64, requires_grad=True),
+            torch.randn(B, Fh, H, W, dtype=torch.float64, requires_grad=True)]
+    assert torch.autograd.gradcheck(lambda *a: ConvLSTMSequence.apply(*a, 1), args)
+    # the final cell state alone (no gradient reaches the H_t outputs), and the last H_T alone
+    assert torch.autograd.gradcheck(lambda *a: ConvLSTMSequence.apply(*a, 1)[1], args)
+    assert torch.autograd.gradcheck(lambda *a: ConvLSTMSequence.apply(*a, 1)[0][-1], args)
+
+
+def test_initial_state_gradients_match_autograd_through_the_cell():
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 2, 4, 4)
+    layer = ConvLSTM(2, 3, return_state=True, fused_input=False)
+    grads = []
+    for fused in (False, True):
+        layer.fused_input = fused
+        h0, c0 = torch.randn(2, 3, 4, 4, requires_grad=True), torch.randn(2, 3, 4, 4, requires_grad=True)
+        with torch.random.fork_rng():
+            torch.manual_seed(4)
+            h0.data.normal_(), c0.data.normal_()
+        out, (h, c) = layer(x, (h0, c0))
+        grads.append(torch.autograd.grad(out.sum() + c.square().sum(), [h0, c0, *layer.parameters()]))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(*grads, strict=True))
+
+
+def test_outputs_may_be_modified_in_place():
+    # e.g. an in-place ReLU after the layer: the outputs are not the buffers the BPTT saved
+    torch.manual_seed(6)
+    x = torch.randn(2, 3, 1, 4, 4)
+    for return_sequences in (False, True):
+        layer = ConvLSTM(1, 2, return_sequences=return_sequences, return_state=True)
+        ref = torch.autograd.grad(torch.relu(layer(x)[0]).sum(), list(layer.parameters()))
+        out, (h, c) = layer(x)
+        out.relu_(), c.mul_(0.0)  # (out is h when return_sequences is False)
+        got = torch.autograd.grad(out.sum(), list(layer.parameters()))
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(ref, got, strict=True))
+
+
+def test_inference_without_grad_gives_the_same_numbers():
+    torch.manual_seed(5)
+    layer, x = ConvLSTM(1, 2, return_sequences=True), torch.randn(2, 3, 1, 4, 4)
+    with torch.no_grad():
+        a = layer(x)
+    assert torch.equal(a, layer(x).detach())
 
 
 def test_bad_inputs_are_named():
