@@ -8,6 +8,10 @@ neuralab samples/s ÷ Keras samples/s.
     python3 -m venv /tmp/keras-env && /tmp/keras-env/bin/pip install tensorflow-cpu
     .venv/bin/python benchmarks/bench_vs_keras.py --keras-python /tmp/keras-env/bin/python --samples 8192
 
+`--precision bf16` times both sides in mixed bfloat16: `neuralab bench --precision bf16` (torch autocast) and the
+reference under Keras' `mixed_bfloat16` policy (`keras_mixed_precision.py`). The default, fp32, is the
+comparison the speed targets are about.
+
 Results are appended as JSON lines to benchmarks/results/vs_keras.jsonl (with the date and the machine).
 """
 
@@ -40,6 +44,8 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, default=DEFAULT_REF)
     ap.add_argument("--samples", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16: both sides in mixed bfloat16 (torch autocast / Keras mixed_bfloat16)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "vs_keras.jsonl")
     args = ap.parse_args()
     if not args.reference.is_file():
@@ -49,16 +55,19 @@ def main() -> None:
     models = args.models or list(SPECS)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    keras_prefix = [] if args.precision == "fp32" else [str(ROOT / "benchmarks" / "keras_mixed_precision.py"),
+                                                        "mixed_bfloat16"]
     for name in models:
         ks, ns = [], []
         for _ in range(args.repeats):
-            ks.append(run_json([args.keras_python, str(args.reference), name, "--samples", str(args.samples)], env))
+            ks.append(run_json([args.keras_python, *keras_prefix, str(args.reference), name,
+                                "--samples", str(args.samples)], env))
             ns.append(run_json([sys.executable, "-m", "neuralab", "bench", name, "--samples", str(args.samples),
-                                "--device", "cpu", "--json"]))
+                                "--device", "cpu", "--precision", args.precision, "--json"]))
         k = max(ks, key=lambda r: r["samples_per_s"])
         n = max(ns, key=lambda r: r["samples_per_s"])
         row = {"date": dt.datetime.now().isoformat(timespec="seconds"), "machine": platform.node(),
-               "cpus": os.cpu_count(), "model": name, "samples": args.samples,
+               "cpus": os.cpu_count(), "model": name, "samples": args.samples, "precision": args.precision,
                "keras_samples_per_s": k["samples_per_s"], "keras_backend": k["backend"],
                "neuralab_samples_per_s": n["samples_per_s"], "channels_last": n["channels_last"],
                "ratio_neuralab_over_keras": round(n["samples_per_s"] / k["samples_per_s"], 2)}

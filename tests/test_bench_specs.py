@@ -103,3 +103,15 @@ def test_bench_cli_prints_one_json_line() -> None:
     rec = json.loads(lines[0])
     assert rec["model"] == "gesture-cnn" and rec["samples"] == 128 and rec["batch_size"] == 64
     assert rec["samples_per_s"] > 0 and rec["seconds"] > 0
+    assert rec["precision"] == "auto"
+
+
+def test_bench_cli_precision_bf16_and_a_bad_name() -> None:
+    result = CliRunner().invoke(app, ["bench", "lenet5", "--samples", "128", "--json", "--device", "cpu",
+                                      "--precision", "bf16"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["precision"] == "bf16"
+    bad = CliRunner().invoke(app, ["bench", "lenet5", "--samples", "128", "--precision", "half"])
+    assert bad.exit_code != 0 and "--precision 'half' is not one of auto, fp32, bf16, fp16" in bad.output
+    bad = CliRunner().invoke(app, ["run", "gestures", "--quick", "--device", "cpu", "--precision", "fp16"])
+    assert bad.exit_code != 0 and "fp16 needs a CUDA device" in bad.output

@@ -61,12 +61,13 @@ class BenchResult:
     device: str
     channels_last: bool
     threads: int
+    precision: str = "auto"
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "backend": "neuralab-torch", "samples": self.samples,
                 "batch_size": self.batch_size, "seconds": round(self.seconds, 3),
                 "samples_per_s": round(self.samples_per_s, 1), "device": self.device,
-                "channels_last": self.channels_last, "threads": self.threads}
+                "channels_last": self.channels_last, "threads": self.threads, "precision": self.precision}
 
 
 def _synthetic(name: str, model: torch.nn.Module, n: int, gen: torch.Generator
@@ -93,7 +94,7 @@ def _synthetic(name: str, model: torch.nn.Module, n: int, gen: torch.Generator
 
 
 def benchmark(name: str, samples: int = 4096, device: str = "auto", channels_last: bool | None = None,
-              batch_size: int | None = None) -> BenchResult:
+              batch_size: int | None = None, precision: str = "auto") -> BenchResult:
     """Time one training epoch of `name` over `samples` synthetic samples (after a warm-up)."""
     model_entry(name)
     if samples < 1:
@@ -107,7 +108,8 @@ def benchmark(name: str, samples: int = 4096, device: str = "auto", channels_las
     bs = batch_size or bs
     if channels_last is None:
         channels_last = x.ndim == 4
-    trainer = Trainer(model, loss_fn, lr=1e-3, device=dev, progress=False, channels_last=channels_last)
+    trainer = Trainer(model, loss_fn, lr=1e-3, device=dev, progress=False, channels_last=channels_last,
+                      precision=precision)
     trainer.fit(make_loader(x[: 4 * bs], y[: 4 * bs], batch_size=bs, shuffle=True), epochs=1)  # warm-up
     loader = make_loader(x, y, batch_size=bs, shuffle=True)
     trainer.epoch = 0  # run the timed epoch as a fresh one-epoch fit
@@ -118,4 +120,5 @@ def benchmark(name: str, samples: int = 4096, device: str = "auto", channels_las
     if dev.type == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
-    return BenchResult(name, samples, bs, dt, samples / dt, str(dev), bool(channels_last), torch.get_num_threads())
+    return BenchResult(name, samples, bs, dt, samples / dt, str(dev), bool(channels_last), torch.get_num_threads(),
+                       precision)

@@ -28,6 +28,7 @@ from neuralab.train import (
     make_loader,
     weight_parameters,
 )
+from neuralab.train.trainer import amp_dtype
 from neuralab.utils import atomic_path, atomic_write_json, atomic_write_text
 
 SRC = Path(neuralab.__file__).resolve().parents[1]
@@ -726,3 +727,35 @@ def test_tensor_loader_shuffles_a_permutation_fixed_by_its_generator():
 def test_tensor_loader_refuses_mismatched_lengths():
     with pytest.raises(ConfigError, match="tensor 1 has 3 samples, tensor 0 has 4"):
         make_loader(torch.zeros(4, 2), torch.zeros(3))
+
+
+# ------------------------------------------------------------------------------------------- precision
+def test_precision_names_and_their_autocast_dtypes():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("fp32", cpu) is None and amp_dtype("fp32", cuda) is None
+    assert amp_dtype("bf16", cpu) == torch.bfloat16 == amp_dtype("bf16", cuda)
+    assert amp_dtype("fp16", cuda) == torch.float16 and amp_dtype("auto", cuda, amp=False) is None
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        amp_dtype("fp16", cpu)
+    with pytest.raises(ConfigError, match="unknown precision 'half'; expected one of auto, fp32, bf16, fp16"):
+        Trainer(mlp(), F.mse_loss, device="cpu", precision="half")
+
+
+def test_bf16_training_on_the_cpu_keeps_float32_weights_and_learns_like_fp32(tiny_regression, tmp_path):
+    x, y, xv, yv = tiny_regression()
+    curves, seen = {}, []
+    for precision in ("fp32", "bf16"):
+        neuralab.seed_everything(0)
+        model = mlp()
+        hook = model.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        trainer = Trainer(model, F.mse_loss, lr=1e-2, device="cpu", progress=False, precision=precision,
+                          out_dir=tmp_path / precision)
+        history = trainer.fit(make_loader(x, y, batch_size=16, shuffle=True), make_loader(xv, yv, batch_size=64),
+                              epochs=10)
+        hook.remove()
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        curves[precision] = [r["val_loss"] for r in history.records]
+    assert seen[0] == torch.float32 and seen[-1] == torch.bfloat16  # bf16: the forward ran under autocast
+    fp32, bf16 = curves["fp32"], curves["bf16"]
+    assert all(math.isfinite(v) for v in bf16) and bf16[-1] < 0.6 * bf16[0]
+    assert abs(bf16[-1] - fp32[-1]) < 0.05 * fp32[-1], (fp32, bf16)  # the same fit up to bfloat16 rounding

@@ -127,6 +127,8 @@ class ConvLSTMSequence(torch.autograd.Function):
     def forward(ctx, zx: torch.Tensor, w_h: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, pad: int):
         T, B, F4, H, W = zx.shape
         Fh = F4 // 4
+        ctx.dtypes = w_h.dtype, h0.dtype, c0.dtype
+        w_h = w_h.to(zx.dtype)  # under autocast zx is bfloat16/float16: the whole loop runs in its dtype
         hs = zx.new_empty(T + 1, B, Fh, H, W)  # H_0 .. H_T
         cs = zx.new_empty(T + 1, B, Fh, H, W)  # C_0 .. C_T
         acts = zx.new_empty(T, B, F4, H, W)  # i_t, f_t, g_t, o_t after their activations
@@ -186,9 +188,9 @@ class ConvLSTMSequence(torch.autograd.Function):
                     d_w = dw_t if d_w is None else d_w.add_(dw_t)
         d_h0 = None
         if need_h0:
-            d_h0 = dh_rec if d_hs is None else dh_rec + d_hs[0]
-        d_c0 = dc if ctx.needs_input_grad[3] else None
-        return dz, d_w, d_h0, d_c0, None
+            d_h0 = (dh_rec if d_hs is None else dh_rec + d_hs[0]).to(ctx.dtypes[1])
+        d_c0 = dc.to(ctx.dtypes[2]) if ctx.needs_input_grad[3] else None
+        return dz, None if d_w is None else d_w.to(ctx.dtypes[0]), d_h0, d_c0, None
 
 
 class ConvLSTM(nn.Module):

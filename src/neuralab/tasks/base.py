@@ -19,7 +19,7 @@ import torch
 
 from neuralab.errors import ConfigError, DataError
 from neuralab.report import Report, read_status, timestamp
-from neuralab.train.trainer import Trainer
+from neuralab.train.trainer import Trainer, amp_dtype
 from neuralab.utils import resolve_device, seed_everything
 
 
@@ -32,6 +32,7 @@ class TaskOptions:
         epochs: override the task's number of training epochs.
         quick: a smoke run (small sizes, few epochs) that finishes in seconds.
         device: `auto|cpu|cuda|mps`.
+        precision: the Trainer's `precision` for every fit of the run (`auto|fp32|bf16|fp16`).
         seed: the one seed of the run.
         out: the runs root; the run goes to `<out>/<task>/<timestamp>/` unless `run_dir` is given.
         resume: continue the latest unfinished run of this task under `<out>/<task>/` (or `run_dir`).
@@ -50,6 +51,7 @@ class TaskOptions:
     run_dir: Path | None = None
     progress: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class TaskContext:
         after building the model with `ctx.seed(name)`.
         """
         kwargs.setdefault("device", self.device)
+        kwargs.setdefault("precision", self.opts.precision)
         kwargs.setdefault("progress", self.opts.progress)
         kwargs.setdefault("seed", self.seed_for(name))
         return Trainer(model, loss_fn, out_dir=self.run_dir / "fits" / name, **kwargs)
@@ -210,7 +213,7 @@ def run_task(name: str, opts: TaskOptions | None = None) -> RunResult:
     if unknown:
         takes = ", ".join(f"{k} ({v})" for k, v in entry.options.items()) or "no options"
         raise ConfigError(f"task {name!r} does not take option(s) {', '.join(unknown)}; it takes: {takes}")
-    resolve_device(opts.device)  # fail before creating any directory
+    amp_dtype(opts.precision, resolve_device(opts.device))  # fail before creating any directory
     if opts.run_dir is not None:
         run_dir = Path(opts.run_dir)
     elif opts.resume:

@@ -136,7 +136,11 @@ class Trainer:
         callbacks: duck-typed callbacks (see `neuralab.train.callbacks`).
         scheduler: a torch LR scheduler, stepped per `scheduler_interval` ("epoch" or "step").
         device: `auto|cpu|cuda|cuda:N|mps`.
-        amp: mixed precision; only ever used on CUDA (bf16 where supported, else fp16 with a GradScaler).
+        amp: mixed precision on CUDA when `precision` is "auto" (bf16 where supported, else fp16 with a
+            GradScaler); False: float32 everywhere.
+        precision: "auto" (the default: `amp` on CUDA, float32 elsewhere), "fp32", "bf16" (bfloat16 autocast on
+            any device, float32 weights and optimizer; fast on CPUs with AVX512-BF16 or AMX, emulated and
+            slow on others) or "fp16" (CUDA only, with a GradScaler).
         out_dir: where `history.csv` and `checkpoints/last.pt` go (None: nothing written).
         checkpoint_every: write the resumable checkpoint every this many epochs (and at the end).
         seed: base seed for per-epoch shuffling (default: torch's initial seed).
@@ -152,7 +156,8 @@ class Trainer:
                  l1: float = 0.0, l2: float = 0.0, clip_norm: float | None = None,
                  clip_value: float | None = None, metrics: dict[str, MetricFn] | None = None,
                  callbacks: Iterable[Any] = (), scheduler: Any = None, scheduler_interval: str = "epoch",
-                 device: str | torch.device = "auto", amp: bool = True, out_dir: str | Path | None = None,
+                 device: str | torch.device = "auto", amp: bool = True, precision: str = "auto",
+                 out_dir: str | Path | None = None,
                  checkpoint_every: int = 1, seed: int | None = None, progress: bool | None = None,
                  channels_last: bool = False, batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
                  ) -> None:
@@ -184,9 +189,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         if scheduler is not None:
             self.callbacks.append(LRScheduler(scheduler, interval=scheduler_interval))
-        self.amp_dtype: torch.dtype | None = None
-        if amp and self.device.type == "cuda":
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.amp_dtype = amp_dtype(precision, self.device, amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.checkpoint_every = checkpoint_every
@@ -217,7 +220,7 @@ class Trainer:
     def _autocast(self):
         if self.amp_dtype is None:
             return nullcontext()
-        return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):
@@ -365,7 +368,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 out = self.model(x)
-                data_loss = self.loss_fn(out, y)
+            # the loss in float32, outside autocast: log-softmax and squared errors lose digits in 16 bits
+            data_loss = self.loss_fn(_float32(out) if self.amp_dtype is not None else out, y)
             penalty = self.penalty()
             loss = data_loss.float() + penalty
             if not torch.isfinite(loss):
@@ -424,6 +428,37 @@ class Trainer:
         for name, fn in self.metrics.items():
             logs[f"{prefix}{name}"] = float(fn(out, y))
         return logs
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def _float32(out: Any) -> Any:
+    """A model output (tensor, tuple, list or dict of them) with its 16-bit float tensors cast to float32."""
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.dtype in (torch.bfloat16, torch.float16) else out
+    if isinstance(out, dict):
+        return {k: _float32(v) for k, v in out.items()}
+    if isinstance(out, tuple) and hasattr(out, "_fields"):  # a NamedTuple
+        return type(out)(*(_float32(v) for v in out))
+    if isinstance(out, tuple | list):
+        return type(out)(_float32(v) for v in out)
+    return out
+
+
+def amp_dtype(precision: str, device: torch.device, amp: bool = True) -> torch.dtype | None:
+    """The autocast dtype of a `precision` name on `device` (None: float32, no autocast)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    if precision == "fp32" or (precision == "auto" and (not amp or device.type != "cuda")):
+        return None
+    if precision == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"precision fp16 needs a CUDA device (got {device}); use bf16 on the CPU")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"precision {precision} is supported on cpu and cuda, not {device.type}")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def _batch_size(y: Any) -> int:
