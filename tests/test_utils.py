@@ -52,3 +52,14 @@ def test_tune_cpu_allocator_reuses_freed_batch_memory_and_can_be_turned_off():
     system, faults_system = run({"NEURALAB_MALLOC": "system"})
     assert tuned and not system
     assert faults_system > 10 * max(faults_tuned, 100), (faults_tuned, faults_system)
+
+
+def test_unknown_malloc_setting_is_named(monkeypatch):
+    import pytest
+
+    from neuralab.errors import ConfigError
+    from neuralab.utils import tune_cpu_allocator
+
+    monkeypatch.setenv("NEURALAB_MALLOC", "jemalloc")
+    with pytest.raises(ConfigError, match="NEURALAB_MALLOC='jemalloc': expected 'tuned' .* or 'system'"):
+        tune_cpu_allocator()

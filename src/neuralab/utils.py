@@ -111,13 +111,18 @@ def tune_cpu_allocator() -> bool:
         M_TRIM_THRESHOLD = 1 GiB    up to 1 GiB of free heap top is kept instead of trimmed
 
     Process-wide and idempotent; called by the Trainer on the CPU. `NEURALAB_MALLOC=system` keeps glibc's
-    defaults. Returns whether the settings are in effect (False on non-glibc platforms).
+    defaults (`tuned`, or unset, applies the settings; any other value is a ConfigError). Returns whether the
+    settings are in effect (False on non-glibc platforms).
     """
     global _ALLOCATOR_TUNED
+    choice = os.environ.get("NEURALAB_MALLOC", "").strip().lower()
+    if choice not in ("", "tuned", "system"):
+        raise ConfigError(f"NEURALAB_MALLOC={os.environ['NEURALAB_MALLOC']!r}: expected 'tuned' (the default) or "
+                          "'system' (glibc's own malloc settings)")
     if _ALLOCATOR_TUNED is not None:
         return _ALLOCATOR_TUNED
     _ALLOCATOR_TUNED = False
-    if os.environ.get("NEURALAB_MALLOC", "").lower() == "system" or not sys.platform.startswith("linux"):
+    if choice == "system" or not sys.platform.startswith("linux"):
         return False
     import ctypes
     import platform
