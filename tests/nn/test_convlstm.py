@@ -83,8 +83,9 @@ def test_hand_written_bptt_passes_gradcheck():
             torch.randn(B, Fh, H, W, dtype=torch.float64, requires_grad=True),
             torch.randn(B, Fh, H, W, dtype=torch.float64, requires_grad=True)]
     assert torch.autograd.gradcheck(lambda *a: ConvLSTMSequence.apply(*a, 1), args)
-    # the final cell state alone (no gradient reaches the H_t outputs), and the last H_T alone
-    assert torch.autograd.gradcheck(lambda *a: ConvLSTMSequence.apply(*a, 1)[1], args)
+    # each output alone (the others get no gradient): every H_t, h_T, c_T; and h_T read from the sequence
+    for k in range(3):
+        assert torch.autograd.gradcheck(lambda *a, k=k: ConvLSTMSequence.apply(*a, 1)[k], args)
     assert torch.autograd.gradcheck(lambda *a: ConvLSTMSequence.apply(*a, 1)[0][-1], args)
 
 

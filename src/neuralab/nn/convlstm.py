@@ -118,7 +118,8 @@ class ConvLSTMSequence(torch.autograd.Function):
     """The ConvLSTM loop over T steps with the input half precomputed, and its hand-written BPTT.
 
     Inputs: zx (T, B, 4F, H, W) = W_x ∗ X_t + b (time-major, contiguous), w_h (4F, F, k, k), h0, c0 (B, F, H, W),
-    pad. Outputs: hs (T + 1, B, F, H, W), H_0 (a copy of h0) then every H_t, and c_T (B, F, H, W); neither is a
+    pad. Outputs: hs (T + 1, B, F, H, W), H_0 (a copy of h0) then every H_t; h_T and c_T (B, F, H, W), copies (a
+    caller who needs only the last step leaves hs without a gradient, so the BPTT adds no zeros). No output is a
     view (a view of a saved buffer could not be modified in place). The gradients are the BPTT equations of the
     module docstring.
     """
@@ -147,11 +148,12 @@ class ConvLSTMSequence(torch.autograd.Function):
             torch.mul(o, tc, out=hs[t + 1])  # H_t = o_t∘tanh(C_t)
         ctx.pad = pad
         ctx.save_for_backward(w_h, hs, cs, acts, tcs)
-        return hs, cs[T].clone()
+        ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not as zeros
+        return hs, hs[T].clone(), cs[T].clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, d_hs: torch.Tensor | None, d_cT: torch.Tensor | None):
+    def backward(ctx, d_hs: torch.Tensor | None, d_hT: torch.Tensor | None, d_cT: torch.Tensor | None):
         w_h, hs, cs, acts, tcs = ctx.saved_tensors
         pad = ctx.pad
         T = acts.shape[0]
@@ -163,19 +165,20 @@ class ConvLSTMSequence(torch.autograd.Function):
         need_w = ctx.needs_input_grad[1]
         # g(1 − g)·δ and (1 − g²)·δ written straight into δz's gate chunks (aten's out= variants)
         sig_back, tanh_back = torch.ops.aten.sigmoid_backward.grad_input, torch.ops.aten.tanh_backward.grad_input
+        tmp = torch.empty_like(cs[0])  # scratch for the products below
         for t in range(T - 1, -1, -1):
             i, f, g, o = acts[t].chunk(4, dim=1)
             dzi, dzf, dzg, dzo = dz[t].chunk(4, dim=1)
             tc = tcs[t]
-            if d_hs is None:
-                dh = dh_rec if dh_rec is not None else torch.zeros_like(tc)
-            else:  # d_hs[t + 1]: the output gradient of H_t (d_hs[0] is H_0's)
-                dh = d_hs[t + 1] if dh_rec is None else d_hs[t + 1] + dh_rec
-            sig_back(dh * tc, o, grad_input=dzo)  # δz_o = δH∘tanh(C)∘o(1 − o)
-            dc.add_(torch.ops.aten.tanh_backward(dh * o, tc))  # δC += δH∘o∘(1 − tanh²C)
-            sig_back(dc * cs[t], f, grad_input=dzf)  # δz_f = δC∘C_{t−1}∘f(1 − f)
-            sig_back(dc * g, i, grad_input=dzi)  # δz_i = δC∘g∘i(1 − i)
-            tanh_back(dc * i, g, grad_input=dzg)  # δz_g = δC∘i∘(1 − g²)
+            # δH_t: its output gradients (d_hs[t + 1]; d_hs[0] is H_0's; d_hT for t = T) + W_h ⋆ δz_{t+1}
+            terms = [d for d in (None if d_hs is None else d_hs[t + 1], d_hT if t == T - 1 else None, dh_rec)
+                     if d is not None]
+            dh = torch.zeros_like(tc) if not terms else terms[0] if len(terms) == 1 else sum(terms[1:], terms[0])
+            sig_back(torch.mul(dh, tc, out=tmp), o, grad_input=dzo)  # δz_o = δH∘tanh(C)∘o(1 − o)
+            dc.add_(tanh_back(torch.mul(dh, o, out=tmp), tc, grad_input=tmp))  # δC += δH∘o∘(1 − tanh²C)
+            sig_back(torch.mul(dc, cs[t], out=tmp), f, grad_input=dzf)  # δz_f = δC∘C_{t−1}∘f(1 − f)
+            sig_back(torch.mul(dc, g, out=tmp), i, grad_input=dzi)  # δz_i = δC∘g∘i(1 − i)
+            tanh_back(torch.mul(dc, i, out=tmp), g, grad_input=dzg)  # δz_g = δC∘i∘(1 − g²)
             dc.mul_(f)  # δC_{t−1} (before its own step's term) = δC_t∘f_t
             if t > 0 or need_h0 or need_w:
                 # δH_{t−1} = W_h ⋆ δz_t and this step's term of δW_h = Σ_t H_{t−1} ⋆ δz_t, in one call. (One
@@ -233,10 +236,8 @@ class ConvLSTM(nn.Module):
             # W_x ∗ X_t + b for all frames at once, time-major: (T·B, C, H, W) -> (T, B, 4F, H, W)
             x_tm = x.transpose(0, 1).reshape(T * B, C, H, W)
             zx = F.conv2d(x_tm, w[:, :C].contiguous(), b, padding=pad).view(T, B, -1, H, W)
-            hs, c = ConvLSTMSequence.apply(zx, w[:, C:].contiguous(), h, c, pad)
-            # copies, so that callers may modify them in place (the BPTT keeps hs)
-            h = hs[-1].clone()
-            if self.return_sequences:
+            hs, h, c = ConvLSTMSequence.apply(zx, w[:, C:].contiguous(), h, c, pad)
+            if self.return_sequences:  # a copy, so that callers may modify it in place (the BPTT keeps hs)
                 seq = hs[1:].transpose(0, 1).contiguous()  # (B, T, F, H, W)
                 return (seq, (h, c)) if self.return_state else seq
         else:
