@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 
 from neuralab.anomaly.analysis import default_detector, robust_scores
 from neuralab.anomaly.detectors import make_detector
-from neuralab.anomaly.stream import ARStream, LineParser, StreamConfig, WindowStream, watch
+from neuralab.anomaly.stream import ARStream, StreamConfig, WindowStream, watch
 from neuralab.cli_watch import register
 from neuralab.data.vitals import read_vitals
 from neuralab.data.vitals_sim import simulate, write_vitals_csv
+from neuralab.data.vitals_stream import LineParser
 
 CH = ["temperature_c", "heart_rate", "pulse_rate", "spo2", "ecg"]  # the course's five
 runner = CliRunner()
