@@ -28,6 +28,7 @@ from torch import nn
 from neuralab.models._image import ImageClassifier, check_image_config, image_batch, init_weights_
 from neuralab.models.registry import register_model
 from neuralab.nn.activations import ACTIVATIONS, activation_module
+from neuralab.nn.pooling import AvgPool2d
 
 
 def lenet_map_size(image_size: int) -> int:
@@ -73,10 +74,10 @@ class LeNet5(ImageClassifier):
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(cfg.in_channels, 6, 5, padding=2)),  # Keras padding="same" for a 5x5 kernel
             ("act1", activation_module(act)),
-            ("pool1", nn.AvgPool2d(2)),
+            ("pool1", AvgPool2d(2)),
             ("conv2", nn.Conv2d(6, 16, 5)),
             ("act2", activation_module(act)),
-            ("pool2", nn.AvgPool2d(2)),
+            ("pool2", AvgPool2d(2)),
         ]))
         self.pool = nn.Identity()  # the reference flattens the map as it is; its size follows image_size
         side = lenet_map_size(cfg.image_size)
