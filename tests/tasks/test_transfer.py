@@ -13,7 +13,7 @@ import torch
 from neuralab.data.images import ImageDataset
 from neuralab.errors import ConfigError, DataError
 from neuralab.tasks import TaskOptions, run_task
-from neuralab.tasks.transfer import draw_labelled
+from neuralab.tasks.transfer import HEAD_LRS, draw_labelled
 
 TINY = {"seeds": "1", "source_epochs": "1", "source_limit": "200", "val_per_class": "5"}
 
@@ -46,6 +46,12 @@ def test_quick_run_end_to_end(tmp_path: Path) -> None:
     assert m["trainable_params_frozen"] < m["trainable_params_finetune"] == m["total_params"]
     assert m["n_target_train"] == 5 * 10 and m["per_class"] == 10 and m["image_size"] == 16
     assert m["epochs"] == 2 and m["source_epochs"] == 1
+    # head_lr=auto (the default): each candidate's frozen stage on draw 1, the better validation accuracy wins
+    assert set(m["head_lr_validation"]) == {f"{lr:g}" for lr in HEAD_LRS}
+    best = max(HEAD_LRS, key=lambda lr: m["head_lr_validation"][f"{lr:g}"])
+    assert m["head_lr"] == best
+    for lr in HEAD_LRS:
+        assert (res.run_dir / "fits" / f"head_lr_probe_{lr:g}" / "history.csv").exists()
     assert (res.run_dir / "plots" / "transfer_curves.png").stat().st_size > 0
     assert json.loads((res.run_dir / "model" / "config.json").read_text())["extra"]["kind"] == "image-classifier"
     for fit in ("pretrain", "frozen0", "finetune0", "scratch0"):
@@ -71,8 +77,9 @@ def test_image_size_option_resizes_both(tmp_path: Path) -> None:
     target = _npz(tmp_path / "target.npz", 12, 2, (20, 20), seed=1)
     res = run_task("transfer", TaskOptions(quick=True, epochs=1, run_dir=tmp_path / "run", progress=False,
                                            extra={**TINY, "target": str(target), "per_class": "2",
-                                                  "image_size": "12", "head": "output"}))
+                                                  "image_size": "12", "head": "output", "head_lr": "0.005"}))
     assert res.metrics["image_size"] == 12 and res.metrics["head"] == "output"
+    assert res.metrics["head_lr"] == 0.005 and res.metrics["head_lr_validation"] == {}  # given: no probe
     assert res.metrics["frozen_params_unchanged"] is True
 
 
@@ -100,6 +107,10 @@ def test_bad_options_and_data_get_clear_errors(tmp_path: Path) -> None:
         run(head="all")
     with pytest.raises(ConfigError, match="option per_class=0: expected a positive integer"):
         run(per_class="0")
+    with pytest.raises(ConfigError, match="option head_lr='fast': expected a positive number or auto"):
+        run(head_lr="fast")
+    with pytest.raises(ConfigError, match="option head_lr=0.0: expected a positive number"):
+        run(head_lr="0")
     with pytest.raises(ConfigError, match="option arch='mlp': not an image classifier"):
         run(arch="mlp")
     with pytest.raises(DataError, match="source path '.*nowhere' does not exist"):

@@ -72,7 +72,13 @@ from neuralab.utils import cpu_threads
 DEFAULT_ARCH = "lenet5"  # measured: the best transfer of the small CNNs here (see the module docstring)
 DIGITS_SIZE = 16  # the 8x8 digits upscaled (gesture-cnn needs >= 10); 28 costs 3.7x the time and adds no detail
 TEST_FRACTION = 0.2
-LR, HEAD_LR, BATCH_SOURCE, BATCH_TARGET = 1e-3, 1e-2, 64, 16
+LR, BATCH_SOURCE, BATCH_TARGET = 1e-3, 64, 16
+# head_lr=auto tries these on the first draw's frozen stage and keeps the one with the higher validation accuracy:
+# measured on sign-language letters A-L -> M-Y (final validation accuracy of stage (a), 3 draws), 1e-2 suits
+# resnet (0.604 vs 0.487 at 1e-3), whose batch-normalised features are small; 1e-3 suits gesture-cnn (0.808 vs
+# 0.515: at 1e-2 its new head never fit the 130 training images, train loss stuck near 1.7, its pretrained
+# features being ~6x the scale of a fresh network's) and lenet5 (0.796 vs 0.779).
+HEAD_LRS = (1e-2, 1e-3)
 QUICK_SOURCE, QUICK_TEST = 2000, 1000
 COLORS = {"frozen": "tab:blue", "finetune": "tab:green", "scratch": "tab:red"}
 LABELS = {"frozen": "(a) pretrained, frozen + new head", "finetune": "(b) then fine-tuned, all layers",
@@ -90,7 +96,8 @@ OPTIONS = {
     "source_limit": "pretrain on at most this many source images (default all; quick 2000)",
     "source_epochs": "pretraining epochs (default 10; quick 3)",
     "lr": f"Adam learning rate of fine-tuning's head and of the scratch network (default {LR})",
-    "head_lr": f"Adam learning rate of the new head while the rest is frozen (default {HEAD_LR})",
+    "head_lr": "Adam learning rate of the new head while the rest is frozen (default auto: the better of "
+               f"{', '.join(f'{v:g}' for v in HEAD_LRS)} by validation accuracy on the first draw)",
     "backbone_lr_factor": "fine-tuning rate of the pretrained layers, as a fraction of lr (default 0.1)",
 }
 
@@ -235,6 +242,35 @@ def pretrain(ctx: TaskContext, arch: str, data: dict[str, Any], epochs: int) -> 
             "val_accuracy": float(h.last()["val_accuracy"])}
 
 
+def _frozen_stage(ctx: TaskContext, arch: str, data: dict[str, Any], source_state: dict[str, torch.Tensor],
+                  train: ImageDataset, val: ImageDataset, norm: Normalizer, epochs: int, head_kind: str,
+                  head_lr: float, build_key: str, fit_name: str):
+    """Stage (a): the pretrained network under a fresh head, everything else frozen, the head trained at
+    `head_lr`. Returns (model, head, trainer, history, snapshot of the frozen weights before training)."""
+    model = _build(ctx, arch, data, len(data["classes"]), build_key)
+    head = "classifier" if head_kind == "classifier" else last_linear(model)
+    load_matching(model, source_state, exclude=[head])  # the head keeps its fresh initialisation
+    frozen = freeze_all_but(model, head)
+    before = snapshot(model, frozen)
+    opt = torch.optim.Adam(param_groups(model, head, head_lr, head_lr))
+    trainer, h = _fit(ctx, fit_name, model, train, val, norm, epochs, BATCH_TARGET, opt)
+    return model, head, trainer, h, before
+
+
+def choose_head_lr(ctx: TaskContext, arch: str, data: dict[str, Any], source_state: dict[str, torch.Tensor],
+                   epochs: int, opts: dict[str, Any]) -> dict[float, float]:
+    """head_lr=auto: stage (a) on the first draw's labelled images at each of HEAD_LRS; returns
+    {learning rate: final validation accuracy} (the test images are never looked at)."""
+    train, val = draw_labelled(data["pool"], opts["per_class"], opts["val_per_class"], ctx.seed_for("draw0"))
+    norm = Normalizer.fit(train.images)
+    scores = {}
+    for lr in HEAD_LRS:
+        *_, h, _ = _frozen_stage(ctx, arch, data, source_state, train, val, norm, epochs, opts["head"], lr,
+                                 "head0", f"head_lr_probe_{lr:g}")
+        scores[lr] = float(h.last()["val_accuracy"])
+    return scores
+
+
 def transfer_once(ctx: TaskContext, arch: str, data: dict[str, Any], source_state: dict[str, torch.Tensor],
                   draw: int, epochs: int, opts: dict[str, Any]) -> dict[str, Any]:
     """One draw of the labelled images, learned three ways (frozen, then fine-tuned; and from scratch)."""
@@ -245,14 +281,9 @@ def transfer_once(ctx: TaskContext, arch: str, data: dict[str, Any], source_stat
     out: dict[str, Any] = {"n_train": len(train), "n_val": len(val)}
 
     # (a) pretrained layers, new head, frozen
-    model = _build(ctx, arch, data, k, f"head{draw}")
-    head = "classifier" if opts["head"] == "classifier" else last_linear(model)
-    load_matching(model, source_state, exclude=[head])  # the head keeps its fresh initialisation
-    frozen = freeze_all_but(model, head)
-    before = snapshot(model, frozen)
+    model, head, trainer, h, before = _frozen_stage(ctx, arch, data, source_state, train, val, norm, epochs,
+                                                    opts["head"], opts["head_lr"], f"head{draw}", f"frozen{draw}")
     out["trainable_frozen"], out["total"] = count_parameters(model)
-    opt = torch.optim.Adam(param_groups(model, head, opts["head_lr"], opts["head_lr"]))
-    trainer, h = _fit(ctx, f"frozen{draw}", model, train, val, norm, epochs, BATCH_TARGET, opt)
     out["frozen_changed"] = changed_parameters(model, before)
     out["frozen_tensors"] = len(before)
     out["frozen"] = {"history": h, "test_accuracy": _test_accuracy(trainer, data["test"], norm)}
@@ -315,7 +346,9 @@ def _report(ctx: TaskContext, data: dict[str, Any], pre: dict[str, Any], runs: l
              n_source=len(data["source_train"]), n_source_val=len(data["source_val"]),
              n_target_train=runs[0]["n_train"], n_target_val=runs[0]["n_val"], n_target_test=len(data["test"]),
              epochs=epochs, source_epochs=len(pre["history"]), seeds=len(runs), arch=opts["arch"],
-             head=opts["head"], per_class=opts["per_class"], image_size=data["size"],
+             head=opts["head"], head_lr=opts["head_lr"],
+             head_lr_validation={f"{k:g}": v for k, v in opts["head_lr_scores"].items()},
+             per_class=opts["per_class"], image_size=data["size"],
              channels=data["channels"], target_classes=len(data["classes"]))
     ctx.report.add_metrics(**m)
 
@@ -339,11 +372,15 @@ def _report(ctx: TaskContext, data: dict[str, Any], pre: dict[str, Any], runs: l
            f"{m['source_val_accuracy']:.1%}.")
     r.history(pre["history"], name="pretrain_history", title="Pretraining on the source: loss")
     r.heading("3. Three ways to learn the target from few labels")
+    chosen = ""
+    if opts["head_lr_scores"]:
+        chosen = (", chosen by stage (a)'s final validation accuracy on draw 1: " + ", ".join(
+            f"{lr:g} → {acc:.1%}" for lr, acc in opts["head_lr_scores"].items()))
     what = ("its output layer replaced by a new one for the target's classes and every other layer frozen"
             if opts["head"] == "output" else "its dense classifier replaced by a freshly initialised one for the "
             "target's classes and the convolutional layers frozen")
     r.text(f"(a) The pretrained network with {what}: {m['trainable_params_frozen']:,} of {m['total_params']:,} "
-           f"parameters train, for {epochs} epochs (Adam, learning rate {opts['head_lr']}, batches of "
+           f"parameters train, for {epochs} epochs (Adam, learning rate {opts['head_lr']:g}{chosen}, batches of "
            f"{BATCH_TARGET}). (b) Then every layer "
            f"unfrozen ({m['trainable_params_finetune']:,} parameters), the head at {opts['lr']} and the pretrained "
            f"layers at {opts['lr'] * opts['backbone_lr_factor']:g}, for {epochs} more epochs. (c) The same "
@@ -399,12 +436,18 @@ def run(ctx: TaskContext) -> None:
             "seeds": _positive_int(ctx, "seeds", 1 if ctx.quick else 3),
             "head": ctx.option("head", "classifier"),
             "lr": ctx.option("lr", LR, float),
-            "head_lr": ctx.option("head_lr", HEAD_LR, float),
+            "head_lr": ctx.option("head_lr", "auto"),
             "backbone_lr_factor": ctx.option("backbone_lr_factor", 0.1, float)}
     if opts["head"] not in ("classifier", "output"):
         raise ConfigError(f"option head={opts['head']!r}: expected 'classifier' or 'output'")
+    if opts["head_lr"] != "auto":
+        try:
+            opts["head_lr"] = float(opts["head_lr"])
+        except ValueError:
+            raise ConfigError(f"option head_lr={opts['head_lr']!r}: expected a positive number or auto") from None
+    opts["head_lr_scores"] = {}
     for key in ("lr", "head_lr", "backbone_lr_factor"):
-        if not opts[key] > 0:
+        if opts[key] != "auto" and not opts[key] > 0:
             raise ConfigError(f"option {key}={opts[key]}: expected a positive number")
     source_epochs = _positive_int(ctx, "source_epochs", 3 if ctx.quick else 10)
     epochs = ctx.epochs(full=30, quick=8)
@@ -414,5 +457,8 @@ def run(ctx: TaskContext) -> None:
         data = load_data(ctx)
         pre = pretrain(ctx, opts["arch"], data, source_epochs)
         state = {k: v.detach().cpu() for k, v in pre["model"].state_dict().items()}
+        if opts["head_lr"] == "auto":
+            opts["head_lr_scores"] = choose_head_lr(ctx, opts["arch"], data, state, epochs, opts)
+            opts["head_lr"] = max(HEAD_LRS, key=lambda lr: opts["head_lr_scores"][lr])  # ties: the first
         runs = [transfer_once(ctx, opts["arch"], data, state, d, epochs, opts) for d in range(opts["seeds"])]
         _report(ctx, data, pre, runs, epochs, opts)
