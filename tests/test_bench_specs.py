@@ -115,3 +115,13 @@ def test_bench_cli_precision_bf16_and_a_bad_name() -> None:
     assert bad.exit_code != 0 and "--precision 'half' is not one of auto, fp32, bf16, fp16" in bad.output
     bad = CliRunner().invoke(app, ["run", "gestures", "--quick", "--device", "cpu", "--precision", "fp16"])
     assert bad.exit_code != 0 and "fp16 needs a CUDA device" in bad.output
+
+
+def test_run_with_bf16_says_so_in_metrics_and_summary(tmp_path) -> None:
+    from neuralab.tasks import TaskOptions, run_task
+
+    res = run_task("gestures", TaskOptions(quick=True, epochs=1, device="cpu", precision="bf16",
+                                           run_dir=tmp_path / "run", progress=False))
+    assert res.metrics["precision"] == "bf16" and 0.0 <= res.metrics["test_accuracy"] <= 1.0
+    assert "precision bf16: every fit of this run trained under bf16 autocast" in (
+        (tmp_path / "run" / "report.md").read_text())

@@ -224,6 +224,10 @@ def run_task(name: str, opts: TaskOptions | None = None) -> RunResult:
     report.info = {"options": {k: (str(v) if isinstance(v, Path) else v)
                                for k, v in dataclasses.asdict(opts).items()}}
     ctx = TaskContext(name, opts, report)
+    if opts.precision != "auto":  # the numbers of this run come from another arithmetic than the default's
+        report.add_metrics(precision=opts.precision)
+        report.say(f"precision {opts.precision}: every fit of this run trained under "
+                   + ("float32 only" if opts.precision == "fp32" else f"{opts.precision} autocast"))
     ctx.seed("task")
     try:
         entry.fn(ctx)
