@@ -90,6 +90,8 @@ def train(
                                                       "records).")] = None,
     limit: Annotated[int | None, typer.Option(help="Read at most this many records.")] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable records instead of stopping.")] = False,
+    precision: Annotated[str, typer.Option(help="auto | fp32 | bf16 (bfloat16 autocast while training the neural "
+                                                "detectors; scoring stays float32) | fp16 (CUDA).")] = "auto",
 ) -> None:
     """Train an anomaly detector on normal vital-sign recordings (no labels used) and save it."""
     from neuralab.anomaly.run import parse_params
@@ -97,7 +99,7 @@ def train(
 
     chosen = [c.strip() for c in channels.split(",") if c.strip()] if channels else None
     det, s = run_train(data, detector, out, epochs=epochs, device=device, seed=seed, params=parse_params(set_),
-                       channels=chosen, limit=limit, skip_bad=skip_bad)
+                       channels=chosen, limit=limit, skip_bad=skip_bad, precision=precision)
     typer.echo(f"trained {detector} on {s['records']} record(s), {s['samples']:,} samples, channels "
                f"{', '.join(s['channels'])}; threshold {det.threshold.method} = {s['threshold']:.4g}; "
                f"{s['seconds']:.1f} s -> {out}")

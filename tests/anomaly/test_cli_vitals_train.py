@@ -45,3 +45,30 @@ def test_errors_are_one_line(tmp_path):
     r = runner.invoke(app, ["vitals", "evaluate", "--model", str(tmp_path / "m"), "--data",
                             str(tmp_path / "plain.csv")])
     assert r.exit_code == 2 and "not a labelled file" in r.output
+
+
+def test_train_a_neural_detector_in_bf16(tmp_path, monkeypatch):
+    from neuralab.anomaly.detectors import load_detector
+    from neuralab.train import trainer as trainer_module
+
+    seen = []  # the autocast dtype of every Trainer the training builds (it imports the Trainer when it trains)
+
+    class Spy(trainer_module.Trainer):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            seen.append(self.amp_dtype)
+
+    monkeypatch.setattr(trainer_module, "Trainer", Spy)
+    write_vitals_csv(simulate(0.25, 1.0, 1, anomalies=False), tmp_path / "normal.csv")
+    r = runner.invoke(app, ["vitals", "train", "--data", str(tmp_path / "normal.csv"), "--detector",
+                            "lstm-autoencoder", "--out", str(tmp_path / "m"), "--epochs", "1", "--precision", "bf16",
+                            "--set", "window=10", "--set", "units=[8,4]"])
+    assert r.exit_code == 0, r.output
+    import torch
+
+    assert seen == [torch.bfloat16]
+    det = load_detector(tmp_path / "m")
+    assert all(p.dtype == torch.float32 for p in det.model.parameters())  # saved and scored in float32
+    r = runner.invoke(app, ["vitals", "train", "--data", str(tmp_path / "normal.csv"), "--detector", "ar",
+                            "--out", str(tmp_path / "m2"), "--precision", "fp16"])
+    assert r.exit_code == 2 and "fp16 needs a CUDA device" in r.output and not (tmp_path / "m2").exists()

@@ -84,9 +84,13 @@ class Detector:
 
     # ------------------------------------------------------------------------------------------ public API
     def fit(self, records: Sequence[VitalsRecord], *, epochs: int = 10, device: str = "cpu", seed: int = 0,
-            progress: bool = False) -> Detector:
-        """Train on normal records, then fit the thresholds on held-out normal data."""
+            progress: bool = False, precision: str = "auto") -> Detector:
+        """Train on normal records, then fit the thresholds on held-out normal data.
+
+        `precision` is the Trainer's (`auto|fp32|bf16|fp16`) for the neural detectors; it is not saved with the
+        detector (scoring runs in float32)."""
         records = list(records)
+        self.train_precision = precision
         if not records:
             raise DataError("no training records")
         self.channels = common_channels(records, wanted=self.channels or None)
@@ -200,7 +204,7 @@ def _train_model(det: Detector, model: torch.nn.Module, x: np.ndarray, y: np.nda
         x, y = x[keep], y[keep]
     loss_fn = torch.nn.functional.mse_loss if loss == "mse" else torch.nn.functional.l1_loss
     trainer = Trainer(model, loss_fn, lr=float(det.params["lr"]), device=device, progress=progress, seed=seed,
-                      clip_norm=1.0)
+                      clip_norm=1.0, precision=getattr(det, "train_precision", "auto"))
     hist = trainer.fit(make_loader(torch.from_numpy(np.ascontiguousarray(x)),
                                    torch.from_numpy(np.ascontiguousarray(y)),
                                    batch_size=int(det.params["batch_size"]), shuffle=True), epochs=epochs)

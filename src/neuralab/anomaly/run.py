@@ -41,23 +41,29 @@ def read_records(paths: Sequence[str | Path], limit: int | None = None, skip_bad
 
 def train(paths: Sequence[str | Path], detector: str, out: str | Path, *, epochs: int = 10, device: str = "cpu",
           seed: int = 0, params: dict[str, Any] | None = None, channels: Sequence[str] | None = None,
-          limit: int | None = None, skip_bad: bool = False, records=None) -> tuple[Detector, dict]:
+          limit: int | None = None, skip_bad: bool = False, records=None, precision: str = "auto"
+          ) -> tuple[Detector, dict]:
     """Train `detector` on normal records read from `paths` and save it to `out`; returns it and a summary."""
     if detector not in DETECTORS:
         raise ConfigError(f"unknown detector {detector!r}; expected one of {', '.join(DETECTORS)}")
     if epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {epochs}")
+    import torch
+
+    from neuralab.train.trainer import amp_dtype
     from neuralab.utils import resolve_device, seed_everything
 
     dev = str(resolve_device(device))
+    amp_dtype(precision, torch.device(dev))  # a bad name, or fp16 on the CPU: fail before reading anything
     seed_everything(seed)
     t0 = time.perf_counter()
     records = records if records is not None else read_records(paths, limit, skip_bad)
     det = make_detector(detector, params, channels)
-    det.fit(records, epochs=epochs, device=dev, seed=seed)
+    det.fit(records, epochs=epochs, device=dev, seed=seed, precision=precision)
     det.save(out)
     summary = {"detector": detector, "records": len(records), "samples": sum(len(r) for r in records),
-               "channels": det.channels, "threshold": det.threshold.value, "seconds": time.perf_counter() - t0}
+               "channels": det.channels, "threshold": det.threshold.value, "seconds": time.perf_counter() - t0,
+               "precision": precision}
     return det, summary
 
 
