@@ -163,7 +163,7 @@ class ConvLSTMSequence(torch.autograd.Function):
         d_w = None
         need_h0 = ctx.needs_input_grad[2]
         need_w = ctx.needs_input_grad[1]
-        # g(1 − g)·δ and (1 − g²)·δ written straight into δz's gate chunks (aten's out= variants)
+        # σ(1 − σ)·δ and (1 − g²)·δ written straight into δz's gate chunks (aten's out= variants)
         sig_back, tanh_back = torch.ops.aten.sigmoid_backward.grad_input, torch.ops.aten.tanh_backward.grad_input
         tmp = torch.empty_like(cs[0])  # scratch for the products below
         for t in range(T - 1, -1, -1):
@@ -187,8 +187,8 @@ class ConvLSTMSequence(torch.autograd.Function):
                     dz[t], hs[t], w_h, None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1,
                     [t > 0 or need_h0, need_w, False])
                 dh_rec = dh_prev
-                if need_w:
-                    d_w = dw_t if d_w is None else d_w.add_(dw_t)
+                if need_w:  # summed in float32 even when the loop runs in 16 bits under autocast
+                    d_w = dw_t.float() if d_w is None else d_w.add_(dw_t)
         d_h0 = None
         if need_h0:
             d_h0 = (dh_rec if d_hs is None else dh_rec + d_hs[0]).to(ctx.dtypes[1])
