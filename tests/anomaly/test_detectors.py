@@ -38,6 +38,8 @@ def test_ar_coefficients_match_statsmodels_autoreg():
     ("ar", {}), ("iforest", {"n_estimators": 30, "max_rows": 2000}),
     ("lstm-autoencoder", {"window": 10, "stride": 10, "units": [8, 4], "max_windows": 200}),
     ("convlstm-detector", {"scales": [2, 5], "step": 5, "frames": 3, "filters": 4, "max_windows": 300}),
+    ("convlstm-detector", {"scales": [2, 5], "step": 5, "frames": 3, "filters": 4, "max_windows": 300,
+                           "mode": "reconstruct"}),
 ])
 def test_detectors_find_spikes_and_round_trip(name, params, data, tmp_path):
     train, test = data

@@ -27,6 +27,8 @@ def test_map_sequences_hold_the_maps_before():
     seq = map_sequences(maps, 2)
     assert seq.shape == (5, 2, 1, 1, 1)
     assert seq[:, :, 0, 0, 0].tolist() == [[0, 0], [0, 0], [0, 1], [1, 2], [2, 3]]
+    cur = map_sequences(maps, 2, include_current=True)  # the K maps ending at j (MSCRED's reconstruction input)
+    assert cur[:, :, 0, 0, 0].tolist() == [[0, 0], [0, 1], [1, 2], [2, 3], [3, 4]]
 
 
 def test_windows_and_gap_filling():

@@ -38,6 +38,17 @@ def test_convlstm_detector_predicts_one_map():
     assert m(torch.randn(4, 3, 2, 6, 6)).shape == (4, 2, 6, 6)
     with pytest.raises(ConfigError, match="kernel_size must be odd"):
         neuralab.get_model("convlstm-detector", kernel_size=4)
+    with pytest.raises(ConfigError, match="mode must be 'predict' or 'reconstruct', got 'forecast'"):
+        neuralab.get_model("convlstm-detector", mode="forecast")
+
+
+@pytest.mark.parametrize("C", [1, 4, 7])
+def test_convlstm_detector_reconstruct_mode_goes_through_a_half_resolution_bottleneck(C):
+    m = neuralab.get_model("convlstm-detector", n_channels=C, scales=3, frames=2, filters=5, mode="reconstruct")
+    seen = []
+    m.convlstm.register_forward_hook(lambda mod, i, o: seen.append(tuple(o.shape)))
+    assert m(torch.randn(4, 2, 3, C, C)).shape == (4, 3, C, C)  # decoded and cropped back to C x C
+    assert seen == [(4, 5, (C + 1) // 2, (C + 1) // 2)]  # H_K at ⌈C/2⌉ x ⌈C/2⌉
 
 
 def test_bench_inputs_follow_keras_reference():

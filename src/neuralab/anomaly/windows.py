@@ -151,8 +151,10 @@ def signature_maps(x: np.ndarray, scales: Sequence[int], step: int) -> tuple[np.
     return maps, ends
 
 
-def map_sequences(maps: np.ndarray, frames: int) -> np.ndarray:
-    """For every map j, the K = `frames` maps before it (edge-padded at the start): (J, S, C, C) -> (J, K, S, C, C)."""
-    padded = np.concatenate([np.repeat(maps[:1], frames, axis=0), maps])  # (K + J, S, C, C)
-    view = np.lib.stride_tricks.sliding_window_view(padded, frames, axis=0)  # (J + 1, S, C, C, K)
-    return np.moveaxis(view[: len(maps)], -1, 1)  # row j holds maps j-K .. j-1
+def map_sequences(maps: np.ndarray, frames: int, include_current: bool = False) -> np.ndarray:
+    """For every map j, the K = `frames` maps before it, j-K .. j-1 (or, with `include_current`, the K maps ending
+    at it, j-K+1 .. j), edge-padded at the start: (J, S, C, C) -> (J, K, S, C, C)."""
+    pad = frames - 1 if include_current else frames
+    padded = np.concatenate([np.repeat(maps[:1], pad, axis=0), maps])  # (pad + J, S, C, C)
+    view = np.lib.stride_tricks.sliding_window_view(padded, frames, axis=0)  # (pad + J - K + 1, S, C, C, K)
+    return np.moveaxis(view[: len(maps)], -1, 1)  # row j holds maps j-K .. j-1 (or j-K+1 .. j)

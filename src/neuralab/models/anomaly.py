@@ -103,9 +103,13 @@ class ConvLSTMDetectorConfig:
     Attributes:
         n_channels: C, vital signs (each map is C x C).
         scales: S, correlation scales (sub-window lengths) stacked as map channels.
-        frames: K, maps read before predicting the next one.
+        frames: K, maps read per output.
         filters: ConvLSTM filters.
         kernel_size: ConvLSTM and output kernel (odd).
+        mode: "predict" (Albattah & Rassam: the K maps before map j predict map j) or "reconstruct" (MSCRED, Zhang
+            et al. 2019: maps j-K+1..j pass a strided convolutional encoder, the ConvLSTM and a transposed-
+            convolution decoder, which reconstructs map j through the half-resolution bottleneck).
+        encoder_channels: channels of the encoder's and decoder's outer layer ("reconstruct").
     """
 
     n_channels: int = 7
@@ -113,30 +117,52 @@ class ConvLSTMDetectorConfig:
     frames: int = 4
     filters: int = 16
     kernel_size: int = 3
+    mode: str = "predict"
+    encoder_channels: int = 16
 
     def __post_init__(self) -> None:
-        _positive(self, "n_channels", "scales", "frames", "filters")
+        _positive(self, "n_channels", "scales", "frames", "filters", "encoder_channels")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1, got {self.kernel_size}")
+        if self.mode not in ("predict", "reconstruct"):
+            raise ValueError(f"mode must be 'predict' or 'reconstruct', got {self.mode!r}")
 
     def example_input(self, batch_size: int = 2) -> torch.Tensor:
         return torch.randn(batch_size, self.frames, self.scales, self.n_channels, self.n_channels)
 
 
 class ConvLSTMDetector(nn.Module):
-    """ConvLSTM over K correlation maps, then a convolution predicting map K+1.
+    """mode="predict": ConvLSTM over K correlation maps, then a convolution predicting map K+1.
+    mode="reconstruct": each of the K maps encoded (conv → SELU → stride-2 conv → SELU: C x C -> ⌈C/2⌉ x ⌈C/2⌉),
+    the ConvLSTM over the encoded maps, and a decoder (transposed stride-2 conv → SELU → conv, cropped to C x C)
+    reconstructing the last map from H_K.
 
     Shape:
-        maps (B, K, S, C, C) -> predicted next map (B, S, C, C).
+        maps (B, K, S, C, C) -> predicted next map, or reconstructed last map, (B, S, C, C).
     """
 
     def __init__(self, cfg: ConvLSTMDetectorConfig) -> None:
         super().__init__()
-        self.convlstm = ConvLSTM(cfg.scales, cfg.filters, cfg.kernel_size)
-        self.head = nn.Conv2d(cfg.filters, cfg.scales, cfg.kernel_size, padding=cfg.kernel_size // 2)
+        k, pad, S, E = cfg.kernel_size, cfg.kernel_size // 2, cfg.scales, cfg.encoder_channels
+        self.mode = cfg.mode
+        if cfg.mode == "reconstruct":
+            self.encoder = nn.Sequential(nn.Conv2d(S, E, k, padding=pad), nn.SELU(),
+                                         nn.Conv2d(E, cfg.filters, k, stride=2, padding=pad), nn.SELU())
+            self.convlstm = ConvLSTM(cfg.filters, cfg.filters, k)
+            self.head = nn.Sequential(
+                nn.ConvTranspose2d(cfg.filters, E, k, stride=2, padding=pad, output_padding=1), nn.SELU(),
+                nn.Conv2d(E, S, k, padding=pad))
+        else:
+            self.convlstm = ConvLSTM(S, cfg.filters, k)
+            self.head = nn.Conv2d(cfg.filters, S, k, padding=pad)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        return self.head(self.convlstm(maps))  # H_K (B, filters, C, C) -> (B, S, C, C)
+        if self.mode == "predict":
+            return self.head(self.convlstm(maps))  # H_K (B, filters, C, C) -> (B, S, C, C)
+        B, K, S, C, _ = maps.shape
+        z = self.encoder(maps.reshape(B * K, S, C, C))  # (B·K, filters, ⌈C/2⌉, ⌈C/2⌉)
+        h = self.convlstm(z.reshape(B, K, *z.shape[1:]))  # H_K
+        return self.head(h)[..., :C, :C]  # (B, S, 2⌈C/2⌉, 2⌈C/2⌉) cropped to (B, S, C, C)
 
 
 @register_model("convlstm-detector", ConvLSTMDetectorConfig,
