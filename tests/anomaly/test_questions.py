@@ -118,3 +118,14 @@ def test_llm_failure_falls_back_to_the_rule_answer(monkeypatch):
     monkeypatch.setenv("NEURALAB_LLM_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     a = answer_question(ANALYSIS, "why?")
     assert a.startswith(rule_answer(ANALYSIS, "why?")) and "endpoint failed" in a
+
+
+def test_llm_backend_calls_only_this_machine_unless_allowed(monkeypatch, stub_llm):
+    monkeypatch.delenv("NEURALAB_LLM_ALLOW_REMOTE", raising=False)
+    for url, why in (("https://llm.example.org/v1", "host 'llm.example.org' is not this machine"),
+                     ("file:///etc/passwd", "is not an http(s) URL")):
+        monkeypatch.setenv("NEURALAB_LLM_URL", url)
+        a = answer_question(ANALYSIS, "why?")
+        assert a.startswith(rule_answer(ANALYSIS, "why?")) and why in a
+    monkeypatch.setenv("NEURALAB_LLM_URL", stub_llm.replace("127.0.0.1", "localhost"))
+    assert answer_question(ANALYSIS, "why?") == "Phrased: night tachycardia."

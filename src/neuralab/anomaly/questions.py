@@ -10,15 +10,19 @@ its findings. Answers about causes end with the disclaimer.
 Optional LLM phrasing: with `NEURALAB_LLM_URL` set (the base URL of any OpenAI-compatible server, e.g.
 `http://127.0.0.1:8080/v1`; `NEURALAB_LLM_MODEL` and `NEURALAB_LLM_KEY` optional), the facts and the rule-based
 answer are sent to `POST {url}/chat/completions` with the instruction to rephrase using only those facts. Off by
-default; any failure of the endpoint falls back to the rule-based answer, saying so.
+default; any failure of the endpoint falls back to the rule-based answer, saying so. The facts describe a
+patient's recording, so they stay on this machine unless the user says otherwise: only http(s) URLs on a loopback
+host (localhost, 127.0.0.0/8, ::1) are called, and any other host needs `NEURALAB_LLM_ALLOW_REMOTE=1`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -130,8 +134,24 @@ def answer_question(analysis: dict[str, Any], question: str) -> str:
         return f"{answer}\n(The language-model endpoint failed: {exc}; this is the rule-based answer.)"
 
 
+def check_llm_url(url: str) -> None:
+    """Raise ValueError unless `url` is http(s) on a loopback host, or NEURALAB_LLM_ALLOW_REMOTE=1 allows any host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"NEURALAB_LLM_URL={url!r} is not an http(s) URL with a host")
+    host = parts.hostname
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost"
+    if not loopback and os.environ.get("NEURALAB_LLM_ALLOW_REMOTE") != "1":
+        raise ValueError(f"NEURALAB_LLM_URL host {host!r} is not this machine; set NEURALAB_LLM_ALLOW_REMOTE=1 to "
+                         "send the analysis facts to it")
+
+
 def llm_phrase(url: str, analysis: dict[str, Any], question: str, facts_answer: str, timeout: float = 30) -> str:
     """Ask an OpenAI-compatible chat endpoint to phrase `facts_answer` for `question`, using only the facts."""
+    check_llm_url(url)
     facts = {k: analysis.get(k) for k in ("file", "label", "headline", "counts", "events", "disclaimer")}
     body = {
         "model": os.environ.get("NEURALAB_LLM_MODEL", "default"),
